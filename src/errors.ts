@@ -1,0 +1,35 @@
+/**
+ * Every error the gateway raises carries a stable `code` (like undici's UND_ERR_*), so callers,
+ * logs and metrics can branch on it without parsing messages.
+ */
+export const ErrorCode = {
+  // config
+  ConfigInvalid: 'APC_ERR_CONFIG_INVALID',
+  // ffmpeg / remux
+  FfmpegNotFound: 'APC_ERR_FFMPEG_NOT_FOUND',
+  FfmpegFailed: 'APC_ERR_FFMPEG_FAILED',
+  // container parsing
+  ContainerInvalid: 'APC_ERR_CONTAINER_INVALID',
+  // store (the OSS codes are kept verbatim in `ossCode` where they apply)
+  PositionNotEqualToLength: 'APC_ERR_POSITION_NOT_EQUAL_TO_LENGTH',
+  ObjectNotAppendable: 'APC_ERR_OBJECT_NOT_APPENDABLE',
+  ObjectTooLarge: 'APC_ERR_OBJECT_TOO_LARGE',
+  NoSuchKey: 'APC_ERR_NO_SUCH_KEY',
+  InvalidKey: 'APC_ERR_INVALID_KEY',
+  InvalidRange: 'APC_ERR_INVALID_RANGE',
+  StoreIntegrity: 'APC_ERR_STORE_INTEGRITY',
+  StoreService: 'APC_ERR_STORE_SERVICE',
+  StoreTransport: 'APC_ERR_STORE_TRANSPORT',
+  // ingest
+  IngestPortInUse: 'APC_ERR_INGEST_PORT_IN_USE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class AppendcastError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
