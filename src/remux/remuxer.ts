@@ -1,0 +1,128 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
+import { AppendcastError, ErrorCode } from '../errors.js';
+
+export interface RemuxerOptions {
+  ffmpegPath: string;
+  /** Input format on stdin: the FLV tap of an RTMP publish. */
+  inputFormat: 'flv';
+  /** ffmpeg -frag_duration in ms; undefined = one fragment per GOP. */
+  fragmentDurationMs?: number | undefined;
+  /** How long stop() waits after closing stdin before SIGTERM, then again before SIGKILL. */
+  stopGraceMs?: number;
+}
+
+export interface RemuxerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when the exit followed stop() and ffmpeg flushed cleanly (code 0). */
+  clean: boolean;
+}
+
+export interface RemuxerEvents {
+  data: [chunk: Buffer, receivedAt: number];
+  stderr: [line: string];
+  exit: [exit: RemuxerExit];
+  error: [err: AppendcastError];
+}
+
+/**
+ * The argv for a `-c copy` remux to fragmented MP4 on stdout. `-analyzeduration 1000000` keeps the
+ * first output within about a second even for video-only cameras (NMS's FLV header always claims
+ * audio); probesize is never shrunk (that drops frames). `+skip_trailer` keeps the `mfra` index out
+ * of the stream, so every byte on stdout belongs to the init segment or to a fragment.
+ */
+export function remuxArgs(opts: Pick<RemuxerOptions, 'inputFormat' | 'fragmentDurationMs'>): string[] {
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-analyzeduration', '1000000', '-f', opts.inputFormat, '-i', 'pipe:0',
+    '-map', '0:v?', '-map', '0:a?', '-c', 'copy', '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_trailer'];
+  if (opts.fragmentDurationMs) args.push('-frag_duration', String(Math.round(opts.fragmentDurationMs * 1000)));
+  args.push('pipe:1');
+  return args;
+}
+
+/**
+ * One supervised ffmpeg: FLV in on stdin, fMP4 out on stdout. `-nostdin` is about the console;
+ * the input still comes from pipe:0. Closing stdin is the clean stop: ffmpeg flushes the last
+ * fragment and exits 0. SIGTERM/SIGKILL are the fallbacks when it does not.
+ */
+export class Remuxer extends EventEmitter<RemuxerEvents> {
+  readonly args: readonly string[];
+  private readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
+  private stopping = false;
+  private exited: RemuxerExit | undefined;
+  private readonly exitPromise: Promise<RemuxerExit>;
+  private readonly stopGraceMs: number;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(opts: RemuxerOptions) {
+    super();
+    this.stopGraceMs = opts.stopGraceMs ?? 5000;
+    this.args = remuxArgs(opts);
+    this.child = spawn(opts.ffmpegPath, this.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.exitPromise = new Promise((resolve) => {
+      this.child.once('close', (code, signal) => {
+        this.exited = { code, signal, clean: code === 0 };
+        this.emit('exit', this.exited);
+        resolve(this.exited);
+      });
+    });
+    this.child.once('error', (err) => {
+      this.emit('error', new AppendcastError(ErrorCode.FfmpegFailed, `ffmpeg failed to start (${opts.ffmpegPath}): ${err.message}`, { cause: err }));
+    });
+    // EPIPE on stdin when ffmpeg dies early: the exit event reports it; don't crash the gateway.
+    this.child.stdin.on('error', () => {});
+    this.child.stdout.on('data', (chunk: Buffer) => {
+      this.bytesOut += chunk.length;
+      this.emit('data', chunk, Date.now());
+    });
+    let pending = '';
+    this.child.stderr.setEncoding('utf8');
+    this.child.stderr.on('data', (s: string) => {
+      pending += s;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl).trimEnd();
+        pending = pending.slice(nl + 1);
+        if (line) this.emit('stderr', line);
+      }
+      if (pending.length > 64 * 1024) pending = pending.slice(-4096); // a runaway line must not grow forever
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Bytes written to stdin that ffmpeg has not read yet (the FLV tap has no backpressure). */
+  get stdinBacklog(): number {
+    return this.child.stdin.writableLength;
+  }
+
+  write(buf: Buffer): void {
+    if (this.stopping || this.exited) return;
+    this.bytesIn += buf.length;
+    this.child.stdin.write(buf);
+  }
+
+  /** Ends the input and waits for ffmpeg to flush and exit; escalates to SIGTERM then SIGKILL. */
+  async stop(): Promise<RemuxerExit> {
+    if (this.exited) return this.exited;
+    if (!this.stopping) {
+      this.stopping = true;
+      this.child.stdin.end();
+    }
+    const timer = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
+    if ((await Promise.race([this.exitPromise, timer(this.stopGraceMs)])) === 'timeout') {
+      this.child.kill('SIGTERM');
+      if ((await Promise.race([this.exitPromise, timer(this.stopGraceMs)])) === 'timeout') this.child.kill('SIGKILL');
+    }
+    return this.exitPromise;
+  }
+
+  /** Resolves when ffmpeg has exited, however that happened. */
+  done(): Promise<RemuxerExit> {
+    return this.exitPromise;
+  }
+}

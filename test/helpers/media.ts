@@ -1,0 +1,23 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** `ffmpeg -v error -i FILE -f null -`: the decoder's complaints, '' when the media is clean. */
+export async function decodeErrors(file: string): Promise<string> {
+  const { stderr } = await run(process.env.FFMPEG_PATH ?? 'ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-'], { maxBuffer: 16 << 20 });
+  return stderr.trim();
+}
+
+export interface ProbeResult {
+  duration: number;
+  streams: Array<{ codec_type: string; codec_name: string; nb_read_frames?: string }>;
+}
+
+export async function probe(file: string, countFrames = false): Promise<ProbeResult> {
+  const args = ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type,codec_name' + (countFrames ? ',nb_read_frames' : ''), '-of', 'json'];
+  if (countFrames) args.push('-count_frames');
+  const { stdout } = await run('ffprobe', [...args, file], { maxBuffer: 16 << 20 });
+  const j = JSON.parse(stdout) as { format: { duration: string }; streams: ProbeResult['streams'] };
+  return { duration: Number(j.format.duration), streams: j.streams };
+}
