@@ -1,0 +1,281 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------------------------
+// Public model: what consumers get after loading (every default applied, streams merged).
+// ---------------------------------------------------------------------------------------------
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const STREAM_FORMATS = ['fmp4'] as const;
+export type StreamFormat = (typeof STREAM_FORMATS)[number];
+
+/** Placeholders a key template may use; all times are the object's opening time. */
+export const KEY_TEMPLATE_PLACEHOLDERS = ['stream', 'yyyy', 'MM', 'dd', 'HH', 'mm', 'ss', 'SSS', 'seq'] as const;
+export const DEFAULT_KEY_TEMPLATE = '{stream}/{yyyy}/{MM}/{dd}/{stream}-{HH}{mm}{ss}.mp4';
+/** OSS's limit on one appendable object, and the fs store's default cap. */
+export const MAX_OBJECT_BYTES = 5 * 1024 ** 3;
+
+export interface ListenConfig {
+  host: string;
+  port: number;
+}
+
+export interface FsStorageConfig {
+  kind: 'fs';
+  /** Directory holding the objects; defaults to `<dataDir>/objects`. Relative to the process cwd. */
+  root: string;
+  maxObjectBytes: number;
+  fsync: 'always' | 'never';
+}
+
+export interface OssTimeouts {
+  connectMs: number;
+  headersMs: number;
+  bodyMs: number;
+}
+
+export interface OssStorageConfig {
+  kind: 'oss';
+  endpoint: string;
+  bucket: string;
+  region: string;
+  /** Unset: the store reads OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET / OSS_SESSION_TOKEN. */
+  accessKeyId?: string | undefined;
+  accessKeySecret?: string | undefined;
+  securityToken?: string | undefined;
+  signatureVersion: 'v4' | 'v1';
+  pathStyle: boolean;
+  timeouts: OssTimeouts;
+}
+
+export type StorageConfig = FsStorageConfig | OssStorageConfig;
+
+export interface StreamDefaults {
+  format: StreamFormat;
+  keyTemplate: string;
+  /** ffmpeg -frag_duration in ms; null = one fragment per GOP. */
+  fragmentDurationMs: number | null;
+  contentType: string;
+}
+
+/** One stream with `streamDefaults` already merged in: every field present. */
+export interface StreamConfig extends StreamDefaults {
+  id: string;
+  /** Publish key (secret). */
+  key: string;
+  enabled: boolean;
+}
+
+export interface Config {
+  dataDir: string;
+  log: { level: LogLevel };
+  server: { rtmp: ListenConfig; http: ListenConfig };
+  ffmpeg: { path: string | null; stallTimeoutSeconds: number };
+  storage: StorageConfig;
+  streamDefaults: StreamDefaults;
+  streams: StreamConfig[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalar helpers. `${VAR}` substitution always yields strings, so numeric and boolean fields accept
+// their string spelling ("1935", "true"); anything else still fails with the usual type error.
+// ---------------------------------------------------------------------------------------------
+
+const NUMERIC = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+function fromNumericString(value: unknown): unknown {
+  return typeof value === 'string' && NUMERIC.test(value.trim()) ? Number(value.trim()) : value;
+}
+
+function fromBooleanString(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const lower = value.trim().toLowerCase();
+  return lower === 'true' ? true : lower === 'false' ? false : value;
+}
+
+const int = (min: number, max: number) => z.preprocess(fromNumericString, z.number().int().min(min).max(max));
+const positive = () => z.preprocess(fromNumericString, z.number().positive().finite());
+const bool = () => z.preprocess(fromBooleanString, z.boolean());
+/** '' (e.g. `${FFMPEG_PATH:-}`) means "not set". */
+const optionalString = () => z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+const nullableString = () => z.preprocess((v) => (v === '' ? null : v), z.string().nullable());
+const nullablePositiveInt = () =>
+  z.preprocess((v) => (v === '' || v === 'null' ? null : fromNumericString(v)), z.number().int().positive().nullable());
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+// ---------------------------------------------------------------------------------------------
+
+const listen = (port: number) =>
+  z.strictObject({
+    host: z.string().min(1).default('0.0.0.0'),
+    port: int(0, 65535).default(port),
+  });
+
+/** Returns the problems with a key template, [] when it is fine. */
+export function keyTemplateProblems(template: string): string[] {
+  const problems: string[] = [];
+  if (template.startsWith('/')) problems.push('must not start with "/"');
+  const allowed: readonly string[] = KEY_TEMPLATE_PLACEHOLDERS;
+  const unknown = new Set<string>();
+  // Anything between braces is a placeholder; a lone brace is almost certainly a typo.
+  const rest = template.replace(/\{([^{}]*)\}/g, (_match, name: string) => {
+    if (!allowed.includes(name)) unknown.add(name);
+    return '';
+  });
+  for (const name of unknown) {
+    problems.push(`unknown placeholder "{${name}}" (allowed: ${KEY_TEMPLATE_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')})`);
+  }
+  if (/[{}]/.test(rest)) problems.push('unbalanced "{" or "}"');
+  return problems;
+}
+
+const keyTemplate = () =>
+  z
+    .string()
+    .min(1)
+    .superRefine((template, ctx) => {
+      for (const problem of keyTemplateProblems(template)) ctx.addIssue({ code: 'custom', message: `key template ${problem}` });
+    });
+
+const format = () => z.enum(STREAM_FORMATS);
+const contentType = () => z.string().min(1);
+
+const fsStorageSchema = z.strictObject({
+  kind: z.literal('fs'),
+  root: z.string().min(1).optional(),
+  maxObjectBytes: int(1, MAX_OBJECT_BYTES).default(MAX_OBJECT_BYTES),
+  fsync: z.enum(['always', 'never']).default('always'),
+});
+
+const ossStorageSchema = z.strictObject({
+  kind: z.literal('oss'),
+  endpoint: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }),
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'OSS bucket names are 3-63 characters of a-z, 0-9 and "-", not starting or ending with "-"'),
+  region: z.string().min(1),
+  accessKeyId: optionalString(),
+  accessKeySecret: optionalString(),
+  securityToken: optionalString(),
+  signatureVersion: z.enum(['v4', 'v1']).default('v4'),
+  pathStyle: bool().default(false),
+  timeouts: z
+    .strictObject({
+      connectMs: int(1, 3_600_000).default(5000),
+      headersMs: int(1, 3_600_000).default(15_000),
+      bodyMs: int(1, 3_600_000).default(30_000),
+    })
+    .prefault({}),
+});
+
+const streamDefaultsSchema = z.strictObject({
+  format: format().default('fmp4'),
+  keyTemplate: keyTemplate().default(DEFAULT_KEY_TEMPLATE),
+  fragmentDurationMs: nullablePositiveInt().default(null),
+  contentType: contentType().default('video/mp4'),
+});
+
+const streamSchema = z.strictObject({
+  // node-media-server's stream name rule.
+  id: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'stream ids are 1-64 characters of a-z, A-Z, 0-9, "_" and "-"'),
+  key: z.string().min(1, 'publish key must not be empty'),
+  enabled: bool().default(true),
+  // Overrides of streamDefaults: absent means inherit.
+  format: format().optional(),
+  keyTemplate: keyTemplate().optional(),
+  fragmentDurationMs: nullablePositiveInt().optional(),
+  contentType: contentType().optional(),
+});
+
+/** Params on the duplicate-id issue, so the loader can name the first definition's line. */
+export interface DuplicateIdParams {
+  firstDefinedAt: (string | number)[];
+}
+
+const streamsSchema = z
+  .array(streamSchema)
+  .min(1, 'at least one stream is required')
+  .superRefine(
+    (streams: unknown, ctx) => {
+      // Runs even when some stream failed validation (`when`), so every duplicate is reported with
+      // the rest; hence the defensive reads.
+      if (!Array.isArray(streams)) return;
+      const first = new Map<string, number>();
+      streams.forEach((stream: unknown, index) => {
+        const id = typeof stream === 'object' && stream !== null ? (stream as { id?: unknown }).id : undefined;
+        if (typeof id !== 'string') return;
+        const seen = first.get(id);
+        if (seen === undefined) {
+          first.set(id, index);
+          return;
+        }
+        const params: DuplicateIdParams = { firstDefinedAt: ['streams', seen, 'id'] };
+        ctx.addIssue({ code: 'custom', path: [index, 'id'], message: `duplicate stream id "${id}"`, params });
+      });
+    },
+    { when: () => true },
+  );
+
+/** The document schema. Its output is the complete {@link Config}. */
+export const ConfigSchema = z
+  .strictObject({
+    dataDir: z.string().min(1).default('./data'),
+    log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+    server: z.strictObject({ rtmp: listen(1935).prefault({}), http: listen(8080).prefault({}) }).prefault({}),
+    ffmpeg: z
+      .strictObject({
+        path: nullableString().default(null),
+        stallTimeoutSeconds: positive().default(20),
+      })
+      .prefault({}),
+    storage: z.discriminatedUnion('kind', [fsStorageSchema, ossStorageSchema]).prefault({ kind: 'fs' }),
+    streamDefaults: streamDefaultsSchema.prefault({}),
+    streams: streamsSchema,
+  })
+  .transform((raw): Config => {
+    const storage: StorageConfig =
+      raw.storage.kind === 'fs' ? { ...raw.storage, root: raw.storage.root ?? join(raw.dataDir, 'objects') } : raw.storage;
+    const defaults = raw.streamDefaults;
+    const streams = raw.streams.map(
+      (s): StreamConfig => ({
+        id: s.id,
+        key: s.key,
+        enabled: s.enabled,
+        format: s.format ?? defaults.format,
+        keyTemplate: s.keyTemplate ?? defaults.keyTemplate,
+        fragmentDurationMs: s.fragmentDurationMs === undefined ? defaults.fragmentDurationMs : s.fragmentDurationMs,
+        contentType: s.contentType ?? defaults.contentType,
+      }),
+    );
+    return { ...raw, storage, streams };
+  });
+
+/** What the YAML may contain before defaults (loosely typed where strings are coerced). */
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/**
+ * JSON Schema (draft 2020-12) of the file as written, for editors (e.g. yaml-language-server).
+ * Numeric and boolean fields also accept strings containing `${`, since substitution happens first.
+ */
+export function configJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const allowSubstitution = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(allowSubstitution);
+    if (typeof node !== 'object' || node === null) return node;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) out[k] = allowSubstitution(v);
+    const type = out['type'];
+    if (type === 'integer' || type === 'number' || type === 'boolean') {
+      const { default: def, description, ...typed } = out;
+      const wrapped: Record<string, unknown> = { anyOf: [typed, { type: 'string', pattern: '\\$\\{' }] };
+      if (def !== undefined) wrapped['default'] = def;
+      if (description !== undefined) wrapped['description'] = description;
+      return wrapped;
+    }
+    return out;
+  };
+  return { ...(allowSubstitution(schema) as Record<string, unknown>), title: 'appendcast config' };
+}
