@@ -20,6 +20,7 @@ export const ErrorCode = {
   StoreIntegrity: 'APC_ERR_STORE_INTEGRITY',
   StoreService: 'APC_ERR_STORE_SERVICE',
   StoreTransport: 'APC_ERR_STORE_TRANSPORT',
+  CredentialsMissing: 'APC_ERR_CREDENTIALS_MISSING',
   // ingest
   IngestPortInUse: 'APC_ERR_INGEST_PORT_IN_USE',
 } as const;

@@ -17,10 +17,10 @@ export interface OssCredentialsConfig {
 
 const REDACTED = '[REDACTED]';
 
-/** Credentials are missing or unusable. (Uses ConfigInvalid until a dedicated code exists.) */
+/** Credentials are missing or unusable. */
 export class OssCredentialsError extends AppendcastError {
   constructor(message: string) {
-    super(ErrorCode.ConfigInvalid, message);
+    super(ErrorCode.CredentialsMissing, message);
   }
 }
 
