@@ -579,7 +579,7 @@ describe('credentials', () => {
         caught = err;
       }
       expect(caught).toBeInstanceOf(OssCredentialsError);
-      expect((caught as OssCredentialsError).code).toBe(ErrorCode.ConfigInvalid);
+      expect((caught as OssCredentialsError).code).toBe(ErrorCode.CredentialsMissing);
       expect((caught as Error).message).not.toContain(SECRET);
     }
   });
