@@ -1,0 +1,4 @@
+export type { ContainerOutput, ContainerSplitter, InitSegment, MediaFragment, TrackInfo, TrackKind, TrailerBoxes } from './types.js';
+export { ContainerError } from './types.js';
+export { DEFAULT_MAX_BOX_BYTES, Fmp4Splitter } from './fmp4/splitter.js';
+export type { Fmp4SplitterOptions } from './fmp4/splitter.js';
