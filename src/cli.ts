@@ -1,1 +1,105 @@
-export {};
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfigFile, redactConfig, resolvePaths } from './config/index.js';
+import { AppendcastError } from './errors.js';
+import { Gateway } from './gateway.js';
+import { createLogger } from './util/logger.js';
+
+const USAGE = `appendcast — live video ingest into appendable objects
+
+Usage:
+  appendcast run --config <file>     start the gateway
+  appendcast validate <file>         check a config file; exit 0 when good
+  appendcast --version | --help
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function validate(file: string | undefined): Promise<number> {
+  if (!file) {
+    process.stderr.write('appendcast validate: give the config file to check\n');
+    return 2;
+  }
+  const config = await loadConfigFile(file);
+  process.stdout.write(`${file}: ok (${config.streams.length} stream${config.streams.length === 1 ? '' : 's'}, storage ${config.storage.kind})\n`);
+  return 0;
+}
+
+async function run(file: string | undefined): Promise<number> {
+  if (!file) {
+    process.stderr.write('appendcast run: --config <file> is required\n');
+    return 2;
+  }
+  const config = resolvePaths(await loadConfigFile(file));
+  const log = createLogger(config.log.level);
+  log.info({ version: version(), config: redactConfig(config), file }, 'config loaded');
+  const gateway = new Gateway(config, log);
+  await gateway.start();
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (++signals > 1) {
+        log.warn({ signal: sig }, 'second signal: exiting without waiting');
+        log.flush();
+        process.exit(130);
+      }
+      log.info({ signal: sig }, 'shutting down: flushing remuxers and pending appends');
+      gateway.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }).finally(() => new Promise<void>((r) => log.flush(() => r())));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  const [cmd, ...rest] = positionals;
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (values.help || !cmd) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  switch (cmd) {
+    case 'run':
+      return run(values.config ?? rest[0]);
+    case 'validate':
+      return validate(rest[0] ?? values.config);
+    default:
+      process.stderr.write(`appendcast: unknown command "${cmd}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    // Typed errors (bad config, no ffmpeg, port in use) carry a message meant for the operator.
+    if (err instanceof AppendcastError) process.stderr.write(`appendcast: ${err.message}\n`);
+    else if (err instanceof Error && 'code' in err && err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') process.stderr.write(`appendcast: ${err.message}\n\n${USAGE}`);
+    else process.stderr.write(`appendcast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = err instanceof AppendcastError ? 1 : 70;
+  },
+);

@@ -12,8 +12,9 @@ export function createLogger(level: LevelWithSilent = 'info', dest: number | str
       level,
       base: { app: 'appendcast' },
       // Defence in depth: secrets should never be logged, but redact the usual suspects anyway.
+      // (Not `key`: that is an object key everywhere in our logs; stream keys are never logged.)
       redact: {
-        paths: ['key', '*.key', 'accessKeySecret', '*.accessKeySecret', 'securityToken', '*.securityToken', 'authorization', '*.authorization'],
+        paths: ['accessKeySecret', '*.accessKeySecret', 'securityToken', '*.securityToken', 'authorization', '*.authorization'],
         censor: '***',
       },
     },

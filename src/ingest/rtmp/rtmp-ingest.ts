@@ -107,6 +107,12 @@ export class RtmpIngest extends EventEmitter<RtmpIngestEvents> {
     const nms = loadNms();
     this.nms = nms;
     const log = this.opts.logger.child({ component: 'node-media-server' });
+    nms.logger.log = (message: string, level = 'info') => {
+      // NMS is chatty at info; its errors are about one connection, not the gateway.
+      if (level === 'error') log.warn(message);
+      else if (level === 'warn') log.info(message);
+      else log.debug(message);
+    };
     const instance = new nms.NodeMediaServer({
       bind: this.opts.host,
       rtmp: { port: this.opts.port },
@@ -116,13 +122,7 @@ export class RtmpIngest extends EventEmitter<RtmpIngestEvents> {
       // camera video is not re-served to whoever connects.
       auth: { publish: true, play: true, secret: this.secret },
     });
-    nms.logger.level = 'trace';
-    nms.logger.log = (message: string, level = 'info') => {
-      // NMS is chatty at info; its errors are about one connection, not the gateway.
-      if (level === 'error') log.warn(message);
-      else if (level === 'warn') log.info(message);
-      else log.debug(message);
-    };
+    nms.logger.level = 'trace'; // its constructor forces 'debug'; we filter in pino instead
     this.on_('prePublish', (s) => this.onPrePublish(s));
     this.on_('postPublish', (s) => this.onPostPublish(s));
     await instance.run();

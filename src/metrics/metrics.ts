@@ -1,0 +1,76 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The gateway's Prometheus metrics (prefix appendcast_, label `stream`), on a registry of its own
+ * so several gateways can live in one process (tests). Names follow shared/DESIGN.md; the Grafana
+ * dashboard uses exactly these.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly lastAckArrival = new Map<string, number>();
+  private readonly lastFragmentAt = new Map<string, number>();
+
+  readonly streamUp = new Gauge({ name: 'appendcast_stream_up', help: '1 while the stream is publishing and recording', labelNames: ['stream'], registers: [this.registry] });
+  readonly ingestBytes = new Counter({ name: 'appendcast_ingest_bytes_total', help: 'Bytes received from the camera (FLV)', labelNames: ['stream'], registers: [this.registry] });
+  readonly remuxBytes = new Counter({ name: 'appendcast_remux_bytes_total', help: 'Bytes the remuxer produced (fMP4)', labelNames: ['stream'], registers: [this.registry] });
+  readonly fragments = new Counter({ name: 'appendcast_fragments_total', help: 'Media fragments split from the remuxer output', labelNames: ['stream'], registers: [this.registry] });
+  readonly objectPosition = new Gauge({ name: 'appendcast_object_position_bytes', help: 'Acknowledged length of the stream\'s current object', labelNames: ['stream'], registers: [this.registry] });
+  readonly appends = new Counter({ name: 'appendcast_appends_total', help: 'Successful appends', labelNames: ['stream'], registers: [this.registry] });
+  readonly appendErrors = new Counter({ name: 'appendcast_append_errors_total', help: 'Failed appends by error code', labelNames: ['stream', 'code'], registers: [this.registry] });
+  readonly appendDuration = new Histogram({
+    name: 'appendcast_append_duration_seconds', help: 'Append request latency', labelNames: ['stream'], registers: [this.registry],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  });
+  readonly objects = new Counter({ name: 'appendcast_objects_opened_total', help: 'Objects opened', labelNames: ['stream'], registers: [this.registry] });
+  readonly lostBytes = new Counter({ name: 'appendcast_dropped_bytes_total', help: 'Bytes that will never reach the store', labelNames: ['stream', 'reason'], registers: [this.registry] });
+  readonly ffmpegRestarts = new Counter({ name: 'appendcast_ffmpeg_restarts_total', help: 'Remuxer exits that were not a clean stop', labelNames: ['stream', 'reason'], registers: [this.registry] });
+  readonly rejectedPublishes = new Counter({ name: 'appendcast_rejected_publishes_total', help: 'Publish attempts refused', labelNames: ['stream', 'reason'], registers: [this.registry] });
+
+  constructor() {
+    const lag = this.lastAckArrival;
+    const frag = this.lastFragmentAt;
+    new Gauge({
+      name: 'appendcast_lag_seconds', help: 'Now minus the wall-clock arrival time of the newest fragment the store acknowledged',
+      labelNames: ['stream'], registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const [stream, t] of lag) this.set({ stream }, Math.max(0, (now - t) / 1000));
+      },
+    });
+    new Gauge({
+      name: 'appendcast_last_fragment_age_seconds', help: 'Now minus the arrival time of the newest fragment from the remuxer',
+      labelNames: ['stream'], registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const [stream, t] of frag) this.set({ stream }, Math.max(0, (now - t) / 1000));
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'appendcast_' });
+  }
+
+  fragmentArrived(stream: string, at: number): void {
+    this.fragments.inc({ stream });
+    this.lastFragmentAt.set(stream, at);
+  }
+
+  appended(stream: string, info: { bytes: number; nextPosition: number; durationMs: number; newestReceivedAt: number }): void {
+    this.appends.inc({ stream });
+    this.appendDuration.observe({ stream }, info.durationMs / 1000);
+    this.objectPosition.set({ stream }, info.nextPosition);
+    const prev = this.lastAckArrival.get(stream) ?? 0;
+    this.lastAckArrival.set(stream, Math.max(prev, info.newestReceivedAt));
+  }
+
+  /** The stream stopped publishing: its lag and age are no longer meaningful. */
+  streamEnded(stream: string): void {
+    this.streamUp.set({ stream }, 0);
+    this.lastAckArrival.delete(stream);
+    this.lastFragmentAt.delete(stream);
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
