@@ -111,6 +111,25 @@ streams:
     }
   });
 
+  it('refuses a wrong key and an unknown stream: nothing is written, both are counted', async () => {
+    const reader = new FsStore({ root });
+    const before = (await reader.list('')).map((e) => e.key);
+    const bad = startCamera({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/cam1?key=guess`, seconds: 3 });
+    const unknown = startCamera({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/cam9?key=key-one`, seconds: 3 });
+    expect((await bad.done).code).not.toBe(0);
+    expect((await unknown.done).code).not.toBe(0);
+    expect((await reader.list('')).map((e) => e.key)).toEqual(before);
+    const m = await gw.metrics();
+    expect(metricValue(m, 'appendcast_rejected_publishes_total', { stream: 'cam1', reason: 'bad-key' })).toBe(1);
+    expect(metricValue(m, 'appendcast_rejected_publishes_total', { stream: '_unknown', reason: 'unknown-stream' })).toBe(1);
+    const api = await gw.get<StreamsApi>('/api/v1/streams');
+    expect(api.streams.find((s) => s.id === 'cam1')!.sessions).toHaveLength(1);
+    // The refused key is never logged.
+    expect(gw.logs()).not.toContain('guess');
+    expect(gw.logs()).not.toContain('key-one');
+    await reader.close();
+  });
+
   it('stops cleanly on SIGTERM', async () => {
     expect(await gw.stop()).toBe(0);
     expect(gw.logs()).toContain('gateway stopped');
