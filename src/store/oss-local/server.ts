@@ -1,0 +1,287 @@
+/**
+ * oss-local: an OSS-compatible HTTP server over the fs store (`appendcast serve-oss`). Each bucket is
+ * a directory `<root>/<bucket>/`, which is the root of an FsStore. Requests are signed with OSS V1 or
+ * V4 (checked by ../oss/verify.ts), or unsigned when `anonymous` is set. Supported: AppendObject,
+ * PutObject, HeadObject, GetObjectMeta, GetObject (Range, both range behaviours), DeleteObject and
+ * ListObjectsV2; see route.ts. Protocol facts: shared/reference/oss-protocol-dossier.md §1–§5, §10.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import type { Logger } from '../../util/logger.js';
+import { FsStore } from '../fs/fs-store.js';
+import { parseRawQuery } from '../oss/canonical.js';
+import { OssCredentialsError } from '../oss/credentials.js';
+import { parseAuthorization, verifyRequest } from '../oss/verify.js';
+import type { VerifyResult } from '../oss/verify.js';
+import { ClientAbortedError, DEFAULT_MAX_REQUEST_BYTES } from './body.js';
+import { hostName, isValidBucketName, resolveTargets } from './bucket-resolve.js';
+import type { Target } from './bucket-resolve.js';
+import { OssHttpError, toOssHttpError } from './oss-http-error.js';
+import { route } from './route.js';
+import { errorXml } from './xml.js';
+
+export interface OssLocalServerOptions {
+  /** One directory per bucket: `<root>/<bucket>/` is an FsStore root. Created if missing. */
+  root: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Default: OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET from the environment. */
+  credentials?: Array<{ accessKeyId: string; accessKeySecret: string }>;
+  /** Let unsigned requests through (signed ones are still verified). */
+  anonymous?: boolean;
+  /** Passed to each bucket's FsStore (default 5 GiB). */
+  maxObjectBytes?: number;
+  fsync?: 'always' | 'never';
+  /** Buckets (directories) created at start. Requests naming a bucket without a directory get 404 NoSuchBucket. */
+  buckets?: string[];
+  /** Virtual-hosted requests to `<bucket>.<baseHost>` (besides `<bucket>.oss-<region>.aliyuncs.com`). */
+  baseHost?: string;
+  logger?: Logger;
+  /** The server's clock, for the 15-minute skew check and the Date header. */
+  now?: () => Date;
+  /** Cap on one request body (buffered whole); default 64 MiB, above it 400 EntityTooLarge. */
+  maxRequestBytes?: number;
+}
+
+export interface OssLocalServerAddress {
+  host: string;
+  port: number;
+  /** `http://host:port`, for path-style clients. */
+  url: string;
+}
+
+/** How long close() lets in-flight requests finish before cutting their connections. */
+const CLOSE_GRACE_MS = 3000;
+
+function newRequestId(): string {
+  return randomBytes(12).toString('hex').toUpperCase();
+}
+
+function credentialsFromEnv(env: NodeJS.ProcessEnv): Array<{ accessKeyId: string; accessKeySecret: string }> {
+  const id = env['OSS_ACCESS_KEY_ID'];
+  const secret = env['OSS_ACCESS_KEY_SECRET'];
+  return id && secret ? [{ accessKeyId: id, accessKeySecret: secret }] : [];
+}
+
+/** Decoded query parameters; a repeated name is refused (verify.ts refuses it in signed requests too). */
+function parseQuery(rawQuery: string): Map<string, string> {
+  const entries = parseRawQuery(rawQuery);
+  if (entries === undefined) throw new OssHttpError(400, 'InvalidURI', 'Could not parse the specified URI: malformed query string.');
+  const query = new Map<string, string>();
+  for (const [name, value] of entries) {
+    if (query.has(name)) throw new OssHttpError(400, 'InvalidArgument', `Query parameter ${name} is given more than once.`);
+    query.set(name, value);
+  }
+  return query;
+}
+
+function hex(s: string): string {
+  return Buffer.from(s, 'utf8').toString('hex').replace(/(..)(?!$)/g, '$1 ');
+}
+
+/** 403/400 replies for failed signature checks, with the debugging elements OSS adds (dossier §2.1). */
+function authError(failure: Extract<VerifyResult, { ok: false }>, authorization: string | undefined): OssHttpError {
+  const details: Array<[string, string]> = [];
+  if (failure.code === 'SignatureDoesNotMatch') {
+    const parsed = authorization === undefined ? undefined : parseAuthorization(authorization);
+    if (failure.stringToSign !== undefined) {
+      details.push(['StringToSign', failure.stringToSign], ['StringToSignBytes', hex(failure.stringToSign)]);
+    }
+    if (failure.canonicalRequest !== undefined) details.push(['CanonicalRequest', failure.canonicalRequest]);
+    if (parsed !== undefined && typeof parsed !== 'string') {
+      details.push(['SignatureProvided', parsed.signature], ['OSSAccessKeyId', parsed.accessKeyId]);
+    }
+  }
+  if (failure.code === 'InvalidAccessKeyId' && authorization !== undefined) {
+    const parsed = parseAuthorization(authorization);
+    if (typeof parsed !== 'string') details.push(['OSSAccessKeyId', parsed.accessKeyId]);
+  }
+  if (failure.code === 'RequestTimeTooSkewed' && failure.serverTime !== undefined) details.push(['ServerTime', failure.serverTime]);
+  return new OssHttpError(failure.code === 'InvalidArgument' ? 400 : 403, failure.code, failure.message, { details });
+}
+
+export class OssLocalServer {
+  readonly #root: string;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #secrets = new Map<string, string>();
+  readonly #anonymous: boolean;
+  readonly #maxObjectBytes: number | undefined;
+  readonly #fsync: 'always' | 'never' | undefined;
+  readonly #buckets: readonly string[];
+  readonly #baseHost: string | undefined;
+  readonly #log: Logger | undefined;
+  readonly #now: () => Date;
+  readonly #maxRequestBytes: number;
+  readonly #stores = new Map<string, FsStore>();
+  #server: Server | undefined;
+
+  constructor(opts: OssLocalServerOptions) {
+    this.#root = resolve(opts.root);
+    this.#host = opts.host ?? '127.0.0.1';
+    this.#port = opts.port;
+    for (const c of opts.credentials ?? credentialsFromEnv(process.env)) this.#secrets.set(c.accessKeyId, c.accessKeySecret);
+    this.#anonymous = opts.anonymous ?? false;
+    if (this.#secrets.size === 0 && !this.#anonymous) {
+      throw new OssCredentialsError(
+        'serve-oss has no credentials to check signatures with: give credentials (or set OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET), or allow anonymous access explicitly',
+      );
+    }
+    this.#maxObjectBytes = opts.maxObjectBytes;
+    this.#fsync = opts.fsync;
+    this.#buckets = opts.buckets ?? [];
+    const bad = this.#buckets.find((b) => !isValidBucketName(b));
+    if (bad !== undefined) throw new RangeError(`invalid bucket name ${JSON.stringify(bad)}: 3-63 of a-z, 0-9 and -, not starting or ending with -`);
+    this.#baseHost = opts.baseHost;
+    this.#log = opts.logger;
+    this.#now = opts.now ?? (() => new Date());
+    this.#maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  }
+
+  async start(): Promise<OssLocalServerAddress> {
+    if (this.#server !== undefined) throw new Error('OssLocalServer already started');
+    await mkdir(this.#root, { recursive: true });
+    for (const b of this.#buckets) await mkdir(join(this.#root, b), { recursive: true });
+    const server = createServer((req, res) => {
+      void this.#handle(req, res);
+    });
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(this.#port, this.#host, () => {
+        server.off('error', fail);
+        ok();
+      });
+    });
+    this.#server = server;
+    const addr = server.address() as AddressInfo;
+    const host = addr.address;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
+    this.#log?.info({ url, root: this.#root, anonymous: this.#anonymous, buckets: this.#buckets }, 'serve-oss listening');
+    return { host, port: addr.port, url };
+  }
+
+  /** Stops accepting connections, lets in-flight requests finish (bounded), then closes the stores. */
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (server === undefined) return;
+    this.#server = undefined;
+    const closed = new Promise<void>((ok) => server.close(() => ok()));
+    server.closeIdleConnections();
+    const timer = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+    try {
+      await closed;
+    } finally {
+      clearTimeout(timer);
+    }
+    await Promise.all([...this.#stores.values()].map((s) => s.close()));
+    this.#stores.clear();
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = newRequestId();
+    const started = Date.now();
+    res.setHeader('x-oss-request-id', requestId);
+    res.setHeader('server', 'AppendcastOSS');
+    res.setHeader('date', this.#now().toUTCString());
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    try {
+      const q = url.indexOf('?');
+      const query = parseQuery(q === -1 ? '' : url.slice(q + 1));
+      const targets = resolveTargets(req.headers.host, q === -1 ? url : url.slice(0, q), this.#baseHost);
+      const target = this.#authenticate(req, method, url, targets);
+      const operation = route(method, target.key, query);
+      const store = await this.#store(target.bucket);
+      await operation({ req, res, store, bucket: target.bucket, key: target.key, query, maxRequestBytes: this.#maxRequestBytes });
+    } catch (err) {
+      try {
+        this.#fail(req, res, requestId, err);
+      } catch (replyErr) {
+        this.#log?.error({ requestId, err: replyErr }, 'serve-oss: could not send the error reply');
+        res.destroy();
+      }
+    }
+    this.#log?.debug({ requestId, method, url, status: res.statusCode, ms: Date.now() - started }, 'serve-oss request');
+  }
+
+  /** The reading of the request whose signature verifies (see bucket-resolve.ts), or the auth error. */
+  #authenticate(req: IncomingMessage, method: string, url: string, targets: readonly Target[]): Target {
+    const authorization = req.headers.authorization;
+    if ((authorization === undefined || authorization === '') && this.#anonymous) return targets[0]!;
+    const now = this.#now();
+    const lookup = (id: string): { secret: string } | undefined => {
+      const secret = this.#secrets.get(id);
+      return secret === undefined ? undefined : { secret };
+    };
+    let firstFailure: Extract<VerifyResult, { ok: false }> | undefined;
+    for (const t of targets) {
+      const r = verifyRequest({ method, url, bucket: t.bucket, key: t.key, headers: req.headers }, { lookup, now });
+      if (r.ok) return t;
+      firstFailure ??= r;
+    }
+    throw authError(firstFailure!, authorization);
+  }
+
+  async #store(bucket: string): Promise<FsStore> {
+    const dir = join(this.#root, bucket);
+    const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
+    if (!isDir) throw new OssHttpError(404, 'NoSuchBucket', 'The specified bucket does not exist.', { details: [['BucketName', bucket]] });
+    let store = this.#stores.get(bucket);
+    if (store === undefined) {
+      store = new FsStore({
+        root: dir,
+        ...(this.#maxObjectBytes !== undefined ? { maxObjectBytes: this.#maxObjectBytes } : {}),
+        ...(this.#fsync !== undefined ? { fsync: this.#fsync } : {}),
+      });
+      this.#stores.set(bucket, store);
+    }
+    return store;
+  }
+
+  #fail(req: IncomingMessage, res: ServerResponse, requestId: string, err: unknown): void {
+    if (err instanceof ClientAbortedError) {
+      this.#log?.info({ requestId, method: req.method, url: req.url }, 'serve-oss: client aborted the request body; nothing written');
+      res.destroy();
+      return;
+    }
+    if (res.headersSent) {
+      // Mid-body failure (e.g. a GET stream): the only honest signal left is a cut connection.
+      this.#log?.warn({ requestId, err }, 'serve-oss: failed after the response started');
+      res.destroy();
+      return;
+    }
+    const e = toOssHttpError(err);
+    if (e.status >= 500) this.#log?.error({ requestId, method: req.method, url: req.url, err }, 'serve-oss: internal error');
+    const xml = errorXml({
+      code: e.ossCode,
+      message: e.message,
+      requestId,
+      hostId: hostName(req.headers.host),
+      ec: e.ec,
+      details: e.details,
+    });
+    const headers: Record<string, string> = { ...e.headers, 'content-type': 'application/xml', 'x-oss-ec': e.ec };
+    // Clear headers a failed handler may have set; keep the common ones.
+    for (const name of res.getHeaderNames()) {
+      if (!['x-oss-request-id', 'server', 'date'].includes(name)) res.removeHeader(name);
+    }
+    // An unread request body is drained by node (keep-alive); only EntityTooLarge asks to close.
+    // Closing with unread bytes would make the kernel reset the connection, losing this reply.
+    if (req.method === 'HEAD') {
+      // HEAD replies carry no body; the SDKs decode the error from x-oss-err (dossier §2.1).
+      headers['x-oss-err'] = Buffer.from(xml, 'utf8').toString('base64');
+      res.writeHead(e.status, { ...headers, 'content-length': '0' });
+      res.end();
+      return;
+    }
+    const body = Buffer.from(xml, 'utf8');
+    res.writeHead(e.status, { ...headers, 'content-length': String(body.byteLength) });
+    res.end(body);
+  }
+}
