@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile, redactConfig, resolvePaths } from './config/index.js';
 import { AppendcastError } from './errors.js';
 import { Gateway } from './gateway.js';
+import { serveOssMain } from './store/oss-local/cli.js';
 import { createLogger } from './util/logger.js';
 
 const USAGE = `appendcast — live video ingest into appendable objects
@@ -11,6 +12,9 @@ const USAGE = `appendcast — live video ingest into appendable objects
 Usage:
   appendcast run --config <file>     start the gateway
   appendcast validate <file>         check a config file; exit 0 when good
+  appendcast serve-oss --root DIR --port N [--host 127.0.0.1] [--bucket NAME]... [--anonymous]
+                                     an OSS-compatible server over a directory (local dev, docker-compose);
+                                     'appendcast serve-oss --help' for all options
   appendcast --version | --help
 `;
 
@@ -62,6 +66,8 @@ async function run(file: string | undefined): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // serve-oss parses its own options.
+  if (argv[0] === 'serve-oss') return serveOssMain(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

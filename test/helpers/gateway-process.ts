@@ -22,13 +22,17 @@ export interface GatewayProcess {
 }
 
 /** Runs the real CLI (`appendcast run`) from source in a child process, as an operator would. */
-export async function startGateway(dir: string, yamlBody: (ports: { rtmp: number; http: number }) => string): Promise<GatewayProcess> {
+export async function startGateway(
+  dir: string,
+  yamlBody: (ports: { rtmp: number; http: number }) => string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<GatewayProcess> {
   const rtmpPort = await freePort();
   const httpPort = await freePort();
   const configFile = join(dir, 'appendcast.yaml');
   await writeFile(configFile, yamlBody({ rtmp: rtmpPort, http: httpPort }));
   const proc = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), 'run', '--config', configFile], {
-    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env },
+    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
   });
   let out = '';
   proc.stdout!.setEncoding('utf8').on('data', (s: string) => { out += s; });
