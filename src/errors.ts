@@ -21,6 +21,8 @@ export const ErrorCode = {
   StoreService: 'APC_ERR_STORE_SERVICE',
   StoreTransport: 'APC_ERR_STORE_TRANSPORT',
   CredentialsMissing: 'APC_ERR_CREDENTIALS_MISSING',
+  // spool
+  Spool: 'APC_ERR_SPOOL',
   // ingest
   IngestPortInUse: 'APC_ERR_INGEST_PORT_IN_USE',
 } as const;

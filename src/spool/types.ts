@@ -1,0 +1,70 @@
+/**
+ * The durable splice buffer between the splitter and the store (see shared/DESIGN.md).
+ *
+ * Layout: <spoolDir>/<stream>/<sessionId>/ holds one remuxer session's journal (append-only
+ * segment files of framed entries) and its cursor (what the store has acknowledged, plus the
+ * appender's opaque state). Entries leave the spool only when acknowledged.
+ */
+
+export type SpoolEntryKind = 'init' | 'fragment' | 'trailer';
+
+export interface SpoolEntryMeta {
+  kind: SpoolEntryKind;
+  /** Wall-clock ms when the entry's last byte arrived from the remuxer. */
+  receivedAt: number;
+  /** Seconds (fragments): decode time of the first sample. */
+  mediaTime?: number;
+  /** Seconds (fragments). */
+  duration?: number;
+  /** Fragment starts with a sync sample. */
+  keyframe?: boolean;
+}
+
+export interface SpoolEntry extends SpoolEntryMeta {
+  /** Dense per-session sequence number, from 0. */
+  seq: number;
+  bytes: Buffer;
+}
+
+/** Persisted with every acknowledgement; the spool stores it verbatim (JSON). */
+export type AppenderState = Record<string, unknown>;
+
+export interface SessionCursor {
+  /** Every entry with seq < nextSeq has been acknowledged by the store (or dropped). */
+  nextSeq: number;
+  state: AppenderState | null;
+}
+
+export type FsyncPolicy = 'always' | 'interval' | 'never';
+
+export interface SpoolOptions {
+  /** Root of all spools, e.g. <dataDir>/spool. */
+  dir: string;
+  /** always: fsync each entry before it is readable by the appender; interval: every fsyncIntervalMs; never. */
+  fsync: FsyncPolicy;
+  fsyncIntervalMs: number;
+  /** Unacknowledged bytes on disk allowed per stream and in total; past them the drop policy applies. */
+  quotaBytesPerStream: number;
+  quotaBytesTotal: number;
+  /** Entries kept in memory (newest first) per stream; older ones are read back from disk. */
+  memoryBytesPerStream: number;
+  /** Journal segment size before rotating to a new file. */
+  segmentBytes: number;
+  /**
+   * Keep acknowledged journal segments (renamed `*.seg.acked`) and finished sessions (renamed
+   * `<session>.done`) instead of deleting them: an audit trail of exactly what reached the spool.
+   */
+  retainAcked?: boolean;
+}
+
+export type DropReason = 'quota-stream' | 'quota-total' | 'write-error' | 'write-backlog' | 'journal-corrupt';
+
+export interface DroppedRange {
+  stream: string;
+  sessionId: string;
+  /** Entries [fromSeq, toSeq) were removed unacknowledged. */
+  fromSeq: number;
+  toSeq: number;
+  bytes: number;
+  reason: DropReason;
+}
