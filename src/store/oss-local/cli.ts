@@ -7,6 +7,8 @@ import { AppendcastError, ErrorCode } from '../../errors.js';
 import { createLogger } from '../../util/logger.js';
 import type { Logger } from '../../util/logger.js';
 import { isValidBucketName } from './bucket-resolve.js';
+import { FaultPlanError, parseFaultSpec } from './faults.js';
+import type { FaultPlan } from './faults.js';
 import { OssLocalServer } from './server.js';
 import type { OssLocalServerAddress, OssLocalServerOptions } from './server.js';
 
@@ -29,6 +31,15 @@ Options:
   --anonymous                accept unsigned requests too
   --log-level LEVEL          trace|debug|info|warn|error|silent (default info)
   -h, --help
+
+Fault injection (TEST ONLY; off unless --faults is given):
+  --faults SPEC              JSON FaultPlan, or 'rate=R:kind,…' (random faults on appends) and/or
+                             'nth=N:kind' (the Nth append), ';'-separated; '{}' = control endpoints only.
+                             kinds: drop-response, 503, 500-after-commit, delay, delay-no-commit,
+                             reset-mid-body. Also serves (unsigned) GET /_appendcast/faults (stats
+                             JSON) and POST /_appendcast/outage?ms=N (stop listening for N ms).
+  --fault-seed N             seed of the random faults (default 1)
+  --fault-delay-ms N         hold of delay / delay-no-commit (default 20000)
 `;
 
 /** Bad command line: the message says what to fix. */
@@ -73,6 +84,9 @@ export function parseServeOssArgs(argv: readonly string[], env: Readonly<Record<
         'access-key-secret': { type: 'string' },
         anonymous: { type: 'boolean' },
         'log-level': { type: 'string' },
+        faults: { type: 'string' }, // [faults]
+        'fault-seed': { type: 'string' },
+        'fault-delay-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -117,7 +131,32 @@ export function parseServeOssArgs(argv: readonly string[], env: Readonly<Record<
   if (values['base-host'] !== undefined) options.baseHost = values['base-host'];
   if (values['max-object-bytes'] !== undefined) options.maxObjectBytes = nonNegativeInt('--max-object-bytes', values['max-object-bytes']);
   if (fsync !== undefined) options.fsync = fsync;
+  const faults = faultPlanOf(values.faults, values['fault-seed'], values['fault-delay-ms']); // [faults]
+  if (faults !== undefined) options.faults = faults;
   return { options, logLevel, help: false };
+}
+
+/** [faults] The plan of --faults, with --fault-seed / --fault-delay-ms applied. */
+function faultPlanOf(spec: string | undefined, seed: string | undefined, delayMs: string | undefined): FaultPlan | undefined {
+  if (spec === undefined) {
+    if (seed !== undefined || delayMs !== undefined) throw new ServeOssUsageError('--fault-seed and --fault-delay-ms need --faults');
+    return undefined;
+  }
+  let plan: FaultPlan;
+  try {
+    plan = parseFaultSpec(spec);
+  } catch (err) {
+    if (err instanceof FaultPlanError) throw new ServeOssUsageError(`--faults: ${err.message}`);
+    throw err;
+  }
+  if (seed !== undefined) {
+    if (plan.random === undefined) throw new ServeOssUsageError('--fault-seed needs random faults in --faults (rate=…)');
+    const n = /^-?\d+$/.test(seed) ? Number(seed) : NaN;
+    if (!Number.isSafeInteger(n)) throw new ServeOssUsageError(`--fault-seed must be an integer, got ${JSON.stringify(seed)}`);
+    plan = { ...plan, random: { ...plan.random, seed: n } };
+  }
+  if (delayMs !== undefined) plan = { ...plan, delayMs: nonNegativeInt('--fault-delay-ms', delayMs) };
+  return plan;
 }
 
 export interface ServeOssHandle {

@@ -18,6 +18,8 @@ import { OssCredentialsError } from '../oss/credentials.js';
 import { parseAuthorization, verifyRequest } from '../oss/verify.js';
 import type { VerifyResult } from '../oss/verify.js';
 import { ClientAbortedError, DEFAULT_MAX_REQUEST_BYTES } from './body.js';
+import { FaultInjector, isFaultControlPath, serveFaultControl } from './faults.js';
+import type { FaultPlan } from './faults.js';
 import { hostName, isValidBucketName, resolveTargets } from './bucket-resolve.js';
 import type { Target } from './bucket-resolve.js';
 import { OssHttpError, toOssHttpError } from './oss-http-error.js';
@@ -47,6 +49,8 @@ export interface OssLocalServerOptions {
   now?: () => Date;
   /** Cap on one request body (buffered whole); default 64 MiB, above it 400 EntityTooLarge. */
   maxRequestBytes?: number;
+  /** [faults] TEST ONLY: inject faults per this plan (see faults.ts). Unset in normal operation. */
+  faults?: FaultPlan;
 }
 
 export interface OssLocalServerAddress {
@@ -121,6 +125,9 @@ export class OssLocalServer {
   readonly #maxRequestBytes: number;
   readonly #stores = new Map<string, FsStore>();
   #server: Server | undefined;
+  // [faults] test-only state; #faults stays undefined unless a plan is given.
+  #faults: FaultInjector | undefined;
+  #outageEnd: (() => void) | undefined;
 
   constructor(opts: OssLocalServerOptions) {
     this.#root = resolve(opts.root);
@@ -142,6 +149,7 @@ export class OssLocalServer {
     this.#log = opts.logger;
     this.#now = opts.now ?? (() => new Date());
     this.#maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    if (opts.faults !== undefined) this.#faults = new FaultInjector(opts.faults); // [faults]
   }
 
   async start(): Promise<OssLocalServerAddress> {
@@ -163,6 +171,7 @@ export class OssLocalServer {
     const host = addr.address;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
     this.#log?.info({ url, root: this.#root, anonymous: this.#anonymous, buckets: this.#buckets }, 'serve-oss listening');
+    if (this.#faults !== undefined) this.#warnFaults(); // [faults]
     return { host, port: addr.port, url };
   }
 
@@ -171,6 +180,9 @@ export class OssLocalServer {
     const server = this.#server;
     if (server === undefined) return;
     this.#server = undefined;
+    // [faults] end pending injected delays and a running outage (its timer would re-listen).
+    this.#faults?.dispose();
+    this.#outageEnd?.();
     const closed = new Promise<void>((ok) => server.close(() => ok()));
     server.closeIdleConnections();
     const timer = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
@@ -183,6 +195,62 @@ export class OssLocalServer {
     this.#stores.clear();
   }
 
+  // ---- [faults] test-only hooks (faults.ts); nothing below runs unless used -------------------
+
+  /** The running fault injector (its stats()), or undefined when no plan is set. */
+  get faults(): FaultInjector | undefined {
+    return this.#faults;
+  }
+
+  /** Replaces the fault plan (counters restart); null turns injection and the control endpoints off. */
+  setFaults(plan: FaultPlan | null): FaultInjector | undefined {
+    this.#faults = plan === null ? undefined : new FaultInjector(plan);
+    if (this.#faults !== undefined && this.#server !== undefined) this.#warnFaults();
+    return this.#faults;
+  }
+
+  /**
+   * Simulated outage: stops listening and cuts every open connection (in-flight requests included),
+   * so clients get connection refused; listens again on the same host and port after `ms`. Resolves
+   * once serving again (or at once if close() ends the outage first).
+   */
+  async outage(ms: number): Promise<void> {
+    const server = this.#server;
+    if (server === undefined) throw new Error('OssLocalServer is not running');
+    if (this.#outageEnd !== undefined) throw new Error('an outage is already running');
+    const { address, port } = server.address() as AddressInfo;
+    this.#faults?.noteOutage();
+    this.#log?.warn({ ms, port }, 'serve-oss: FAULT INJECTION: outage starts');
+    await new Promise<void>((ok) => {
+      let timer: NodeJS.Timeout | undefined;
+      let ended = false;
+      const end = (): void => {
+        ended = true;
+        clearTimeout(timer);
+        ok();
+      };
+      this.#outageEnd = end;
+      server.close(() => {
+        if (!ended) timer = setTimeout(end, ms);
+      });
+      server.closeAllConnections();
+    });
+    this.#outageEnd = undefined;
+    if (this.#server !== server) return; // closed meanwhile
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(port, address, () => {
+        server.off('error', fail);
+        ok();
+      });
+    });
+    this.#log?.warn({ port }, 'serve-oss: FAULT INJECTION: outage over, listening again');
+  }
+
+  #warnFaults(): void {
+    this.#log?.warn({ faults: this.#faults?.summary() }, 'serve-oss: FAULT INJECTION IS ON (test only): requests will fail on purpose; control endpoints /_appendcast/* are open');
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = newRequestId();
     const started = Date.now();
@@ -191,6 +259,11 @@ export class OssLocalServer {
     res.setHeader('date', this.#now().toUTCString());
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
+    // [faults] test-only control endpoints, served only while a fault plan is set.
+    if (this.#faults !== undefined && isFaultControlPath(url)) {
+      serveFaultControl(req, res, this.#faults, (ms) => this.outage(ms), this.#log);
+      return;
+    }
     try {
       const q = url.indexOf('?');
       const query = parseQuery(q === -1 ? '' : url.slice(q + 1));
@@ -198,7 +271,9 @@ export class OssLocalServer {
       const target = this.#authenticate(req, method, url, targets);
       const operation = route(method, target.key, query);
       const store = await this.#store(target.bucket);
-      await operation({ req, res, store, bucket: target.bucket, key: target.key, query, maxRequestBytes: this.#maxRequestBytes });
+      const ctx = { req, res, store, bucket: target.bucket, key: target.key, query, maxRequestBytes: this.#maxRequestBytes };
+      // [faults] one check in normal operation.
+      await (this.#faults === undefined ? operation(ctx) : this.#faults.run(ctx, operation));
     } catch (err) {
       try {
         this.#fail(req, res, requestId, err);
