@@ -1,9 +1,12 @@
 import { join } from 'node:path';
+import { SessionAppender } from './appender/session-appender.js';
 import type { Config, StreamConfig } from './config/index.js';
 import { HttpServer, sendJson } from './http/http-server.js';
 import { RtmpIngest, type PublishDecision } from './ingest/rtmp/rtmp-ingest.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { locateFfmpeg } from './remux/ffmpeg-path.js';
+import type { SessionSpool } from './spool/session-spool.js';
+import { Spool } from './spool/spool.js';
 import { createStore } from './store/create-store.js';
 import type { AppendableStore } from './store/types.js';
 import { PublishSession, type SessionSummary } from './stream/publish-session.js';
@@ -11,28 +14,42 @@ import type { Logger } from './util/logger.js';
 
 /** Sessions kept per stream for /api/v1/streams after they end. */
 const HISTORY_PER_STREAM = 20;
+/** On shutdown, how long to wait for the spools to drain before leaving the rest for the next start. */
+const SHUTDOWN_DRAIN_MS = 10_000;
 
 export interface GatewayAddresses {
   rtmp: { host: string; port: number };
   http: { host: string; port: number };
 }
 
+interface SessionView {
+  id: string;
+  stream: string;
+  summary: SessionSummary | null;
+  appender: SessionAppender;
+  objects: string[];
+  recovered: boolean;
+}
+
 /**
- * Wires the stages for a config: RTMP ingest → per-publish session (remux, split, append) →
- * store, plus /metrics, /healthz and /api/v1/streams on the HTTP port.
+ * Wires the stages for a config: RTMP ingest → per-publish session (remux, split, spool) →
+ * per-session appender (batch, append, reconcile, roll over) → store; plus /metrics, /healthz and
+ * /api/v1/streams on the HTTP port. On start, sessions left in the spool by a previous run (a crash)
+ * are drained first.
  */
 export class Gateway {
   readonly config: Config;
-  readonly metrics = new GatewayMetrics();
+  readonly metrics: GatewayMetrics;
   readonly store: AppendableStore;
   private readonly log: Logger;
   private readonly ffmpegPath: string;
   private readonly streams: Map<string, StreamConfig>;
   private readonly ingest: RtmpIngest;
   private readonly http: HttpServer;
+  private spool: Spool | undefined;
   private readonly live = new Map<string, PublishSession>();
-  private readonly history = new Map<string, SessionSummary[]>();
-  private httpAddress: { host: string; port: number } | undefined;
+  private readonly sessions = new Map<string, SessionView>();
+  private readonly history = new Map<string, SessionView[]>();
   private closing: Promise<void> | undefined;
 
   constructor(config: Config, log: Logger) {
@@ -42,6 +59,7 @@ export class Gateway {
     this.ffmpegPath = ff.path;
     log.info({ ffmpeg: ff }, 'ffmpeg located');
     this.streams = new Map(config.streams.map((s) => [s.id, s]));
+    this.metrics = new GatewayMetrics((stream) => this.spool?.streamBytes(stream) ?? 0, () => [...this.streams.keys()]);
     this.store = createStore(config.storage);
     this.ingest = new RtmpIngest({
       host: config.server.rtmp.host,
@@ -50,16 +68,15 @@ export class Gateway {
       logger: log,
       authorize: (stream, key, app) => this.authorize(stream, key, app),
       onPublish: (info) => {
-        const session = new PublishSession({
-          info, stream: this.streams.get(info.stream)!, store: this.store, metrics: this.metrics, logger: log, ffmpegPath: this.ffmpegPath,
-        });
+        const stream = this.streams.get(info.stream)!;
+        const spoolReady = this.spool!.openSession(stream.id, info.id);
+        const session = new PublishSession({ info, stream, spool: spoolReady, metrics: this.metrics, logger: log, ffmpegPath: this.ffmpegPath });
         this.live.set(info.id, session);
+        void spoolReady.then((s) => this.startAppender(s, false), () => undefined);
         session.on('finished', (summary) => {
           this.live.delete(info.id);
-          const h = this.history.get(summary.stream) ?? [];
-          h.push(summary);
-          if (h.length > HISTORY_PER_STREAM) h.shift();
-          this.history.set(summary.stream, h);
+          const view = this.sessions.get(info.id);
+          if (view) view.summary = summary;
         });
         return session.sink();
       },
@@ -78,7 +95,10 @@ export class Gateway {
         res.end(body);
       })
       .route('/api/v1/streams', (_req, res) => sendJson(res, 200, this.describe()));
-    for (const s of config.streams) this.metrics.streamUp.set({ stream: s.id }, 0);
+    for (const s of config.streams) {
+      this.metrics.streamUp.set({ stream: s.id }, 0);
+      this.metrics.appenderHalted.set({ stream: s.id }, 0);
+    }
   }
 
   private authorize(stream: string, key: string | undefined, app: string): PublishDecision {
@@ -89,22 +109,83 @@ export class Gateway {
     return key === cfg.key ? { ok: true } : { ok: false, reason: 'bad-key' };
   }
 
+  /** Settings for a stream that has a spool but is no longer in the config: drain it with the defaults. */
+  private streamSettings(id: string): StreamConfig {
+    return this.streams.get(id) ?? { ...this.config.streamDefaults, id, key: '', enabled: false };
+  }
+
+  private startAppender(spool: SessionSpool, recovered: boolean): void {
+    const s = this.streamSettings(spool.stream);
+    const stream = s.id;
+    const appender = new SessionAppender({
+      stream, spool, store: this.store, keyTemplate: s.keyTemplate, contentType: s.contentType,
+      flush: s.flush, rollover: s.rollover, retry: this.config.retry, logger: this.log,
+    });
+    const view: SessionView = { id: spool.sessionId, stream, summary: null, appender, objects: [], recovered };
+    this.sessions.set(spool.sessionId, view);
+    const h = this.history.get(stream) ?? [];
+    h.push(view);
+    if (h.length > HISTORY_PER_STREAM) h.shift();
+    this.history.set(stream, h);
+    const m = this.metrics;
+    appender.on('appended', (info) => m.appended(stream, info));
+    appender.on('objectOpened', (info) => {
+      view.objects.push(info.key);
+      m.objects.inc({ stream });
+      m.objectPosition.set({ stream }, 0);
+    });
+    appender.on('rollover', (reason) => m.rollovers.inc({ stream, reason }));
+    appender.on('reconciled', (outcome) => m.reconciliations.inc({ stream, outcome }));
+    appender.on('appendError', ({ code }) => m.appendErrors.inc({ stream, code }));
+    appender.on('halted', (halted) => m.appenderHalted.set({ stream }, halted ? 1 : 0));
+    appender.on('finished', () => {
+      this.sessions.delete(spool.sessionId);
+      const busy = [...this.sessions.values()].some((v) => v.stream === stream);
+      if (!busy && !this.ingest.publishing().some((p) => p.stream === stream)) m.streamDrained(stream);
+    });
+    void appender.start();
+  }
+
   async start(): Promise<GatewayAddresses> {
+    const { spool, sessions } = await Spool.recover(this.config.spool, {
+      logger: this.log,
+      onDrop: (d) => {
+        this.metrics.lostBytes.inc({ stream: this.streams.has(d.stream) ? d.stream : '_unknown', reason: d.reason }, d.bytes);
+        this.log.warn({ ...d }, 'spool quota: dropped the oldest unacknowledged fragments');
+      },
+    });
+    this.spool = spool;
+    for (const s of sessions) {
+      this.log.info({ stream: s.stream, session: s.sessionId, bytes: s.bytes, sealed: s.sealed }, 'recovered a spooled session from the previous run');
+      // The remuxer of a recovered session is gone: nothing more will come.
+      if (!s.sealed) await s.seal();
+      this.startAppender(s, true);
+    }
     await this.ingest.start();
     const a = await this.http.listen(this.config.server.http.port, this.config.server.http.host);
-    this.httpAddress = { host: a.address, port: a.port };
-    const addrs = { rtmp: { host: this.config.server.rtmp.host, port: this.ingest.port }, http: this.httpAddress };
-    this.log.info({ ...addrs, storage: this.config.storage.kind, streams: [...this.streams.keys()] }, 'gateway started');
+    const addrs = { rtmp: { host: this.config.server.rtmp.host, port: this.ingest.port }, http: { host: a.address, port: a.port } };
+    this.log.info({ ...addrs, storage: this.config.storage.kind, streams: [...this.streams.keys()], recovered: sessions.length }, 'gateway started');
     return addrs;
   }
 
-  /** Stops taking publishes, lets every live remuxer flush and every append land, then closes. */
+  /**
+   * Stops taking publishes, lets every live remuxer flush into the spool, gives the appenders a
+   * little time to drain, then stops them: whatever is left stays in the spool for the next start.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.log.info({ live: this.live.size }, 'gateway stopping');
-      const sessions = [...this.live.values()];
+      this.log.info({ live: this.live.size, sessions: this.sessions.size }, 'gateway stopping');
+      const live = [...this.live.values()];
       await this.ingest.close();
-      await Promise.all(sessions.map((s) => s.stop()));
+      await Promise.all(live.map((s) => s.stop()));
+      const appenders = [...this.sessions.values()].map((v) => v.appender);
+      const drained = Promise.all(appenders.map((a) => a.start()));
+      const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), SHUTDOWN_DRAIN_MS).unref());
+      if ((await Promise.race([drained, timer])) === 'timeout') {
+        this.log.warn({ pending: this.sessions.size }, 'store did not take everything in time; the rest stays in the spool for the next start');
+      }
+      await Promise.all(appenders.map((a) => a.stop()));
+      await this.spool?.close();
       await this.http.close();
       await this.store.close();
       this.log.info('gateway stopped');
@@ -112,12 +193,27 @@ export class Gateway {
     return this.closing;
   }
 
-  describe(): { streams: Array<{ id: string; enabled: boolean; publishing: boolean; sessions: SessionSummary[] }> } {
+  describe(): unknown {
     const publishing = new Set(this.ingest.publishing().map((p) => p.stream));
+    const ids = new Set([...this.streams.keys(), ...this.history.keys()]);
     return {
-      streams: [...this.streams.values()].map((s) => ({
-        id: s.id, enabled: s.enabled, publishing: publishing.has(s.id), sessions: this.history.get(s.id) ?? [],
-      })),
+      streams: [...ids].map((id) => {
+        const s = this.streams.get(id);
+        return {
+          id, configured: s !== undefined, enabled: s?.enabled ?? false, publishing: publishing.has(id),
+          sessions: (this.history.get(id) ?? []).map((v) => ({
+            id: v.id,
+            ...(v.summary ?? {}),
+            recovered: v.recovered,
+            /** Not everything this session recorded is in the store yet. */
+            draining: this.sessions.has(v.id),
+            halted: v.appender.halted,
+            objects: v.objects,
+            currentObject: v.appender.objectKey ?? null,
+            position: v.appender.position,
+          })),
+        };
+      }),
     };
   }
 }

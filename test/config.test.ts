@@ -35,6 +35,9 @@ async function configError(fn: () => unknown): Promise<ConfigError> {
 
 const loadFixtureError = (name: string, env: NodeJS.ProcessEnv = {}) => configError(() => loadConfigFile(fixture(name), env));
 
+const FLUSH = { maxBytes: 4 * 1024 ** 2, maxDelayMs: 200 };
+const ROLLOVER = { maxBytes: 4 * 1024 ** 3, maxDurationSeconds: 3600, alignToClock: false };
+
 describe('example config', () => {
   it('loads with every documented default', async () => {
     const config = await loadConfigFile(examplePath, {});
@@ -44,9 +47,17 @@ describe('example config', () => {
       server: { rtmp: { host: '0.0.0.0', port: 1935 }, http: { host: '0.0.0.0', port: 8080 } },
       ffmpeg: { path: null, stallTimeoutSeconds: 20 },
       storage: { kind: 'fs', root: './data/objects', maxObjectBytes: 5368709120, fsync: 'always' },
-      streamDefaults: { format: 'fmp4', keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4' },
+      spool: {
+        dir: 'data/spool', fsync: 'always', fsyncIntervalMs: 1000, quotaBytesPerStream: 2 * 1024 ** 3, quotaBytesTotal: 20 * 1024 ** 3,
+        memoryBytesPerStream: 16 * 1024 ** 2, segmentBytes: 64 * 1024 ** 2, retainAcked: false,
+      },
+      retry: { baseDelayMs: 250, maxDelayMs: 15_000, haltedProbeSeconds: 60 },
+      streamDefaults: { format: 'fmp4', flush: FLUSH, rollover: ROLLOVER, keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4' },
       streams: [
-        { id: 'cam1', key: 'change-me', enabled: true, format: 'fmp4', keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4' },
+        {
+          id: 'cam1', key: 'change-me', enabled: true, format: 'fmp4', flush: FLUSH, rollover: ROLLOVER,
+          keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4',
+        },
       ],
     };
     expect(config).toEqual(expected);
@@ -81,8 +92,12 @@ describe('defaults and merging', () => {
     expect(config.ffmpeg).toEqual({ path: null, stallTimeoutSeconds: 20 });
     expect(config.storage).toEqual({ kind: 'fs', root: join('./data', 'objects'), maxObjectBytes: 5 * 1024 ** 3, fsync: 'always' });
     expect(config.streams).toEqual([
-      { id: 'a', key: 'k', enabled: true, format: 'fmp4', keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4' },
+      {
+        id: 'a', key: 'k', enabled: true, format: 'fmp4', flush: FLUSH, rollover: ROLLOVER,
+        keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4',
+      },
     ]);
+    expect(config.spool.dir).toBe(join('./data', 'spool'));
   });
 
   it('puts the fs root under dataDir when not given', () => {
@@ -101,6 +116,8 @@ describe('defaults and merging', () => {
       '    key: k1',
       '    keyTemplate: "{stream}/{seq}.mp4"',
       '    fragmentDurationMs: null', // explicit null overrides a non-null default
+      '    flush: { maxDelayMs: 0 }', // one field of a policy; the rest inherited
+      '    rollover: { maxBytes: 1048576, maxDurationSeconds: null }',
       '  - id: cam2',
       '    key: k2',
       '    enabled: false',
@@ -110,9 +127,10 @@ describe('defaults and merging', () => {
     const config = parseConfig(text, 'merge.yaml', {});
     expect(config.streams[0]).toEqual({
       id: 'cam1', key: 'k1', enabled: true, format: 'fmp4', keyTemplate: '{stream}/{seq}.mp4', fragmentDurationMs: null, contentType: 'video/iso.segment',
+      flush: { ...FLUSH, maxDelayMs: 0 }, rollover: { ...ROLLOVER, maxBytes: 1048576, maxDurationSeconds: null },
     });
     expect(config.streams[1]).toEqual({
-      id: 'cam2', key: 'k2', enabled: false, format: 'fmp4',
+      id: 'cam2', key: 'k2', enabled: false, format: 'fmp4', flush: FLUSH, rollover: ROLLOVER,
       keyTemplate: 'live/{stream}/{yyyy}{MM}{dd}-{HH}{mm}{ss}{SSS}-{seq}.mp4', fragmentDurationMs: 500, contentType: 'video/mp4',
     });
     expect(config.streamDefaults.fragmentDurationMs).toBe(500);
@@ -362,7 +380,7 @@ describe('helpers', () => {
     expect(schema.type).toBe('object');
     expect(schema.additionalProperties).toBe(false);
     expect(schema.required).toEqual(['streams']);
-    expect(Object.keys(schema.properties).sort()).toEqual(['dataDir', 'ffmpeg', 'log', 'server', 'storage', 'streamDefaults', 'streams']);
+    expect(Object.keys(schema.properties).sort()).toEqual(['dataDir', 'ffmpeg', 'log', 'retry', 'server', 'spool', 'storage', 'streamDefaults', 'streams']);
     const port = schema.properties['server']?.properties?.['rtmp']?.properties?.['port'];
     expect(port?.anyOf).toContainEqual({ type: 'string', pattern: '\\$\\{' });
     expect(JSON.parse(JSON.stringify(schema))).toEqual(schema); // plain JSON, writable to a file

@@ -14,7 +14,11 @@ export {
 export type {
   Config,
   ConfigInput,
+  FlushPolicy,
   FsStorageConfig,
+  RetryPolicy,
+  RolloverPolicy,
+  SpoolConfig,
   ListenConfig,
   LogLevel,
   OssStorageConfig,

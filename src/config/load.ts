@@ -167,6 +167,7 @@ export function resolvePaths(config: Config, baseDir: string = process.cwd()): C
     dataDir: abs(config.dataDir),
     ffmpeg: { ...config.ffmpeg, path: ffmpegPath !== null && /[/\\]/.test(ffmpegPath) ? abs(ffmpegPath) : ffmpegPath },
     storage: config.storage.kind === 'fs' ? { ...config.storage, root: abs(config.storage.root) } : { ...config.storage },
+    spool: { ...config.spool, dir: abs(config.spool.dir) },
   };
 }
 

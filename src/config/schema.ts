@@ -52,8 +52,46 @@ export interface OssStorageConfig {
 
 export type StorageConfig = FsStorageConfig | OssStorageConfig;
 
+export interface FlushPolicy {
+  /** Flush a batch once it holds this many bytes. */
+  maxBytes: number;
+  /** ...or once its oldest fragment has waited this long. */
+  maxDelayMs: number;
+}
+
+export interface RolloverPolicy {
+  /** Open a new object before an append would take the object past this size (≤ 5 GiB). */
+  maxBytes: number;
+  /** Open a new object once the current one spans this long (wall clock); null = never. */
+  maxDurationSeconds: number | null;
+  /** Cut on multiples of maxDurationSeconds since 00:00 UTC instead of from the object's start. */
+  alignToClock: boolean;
+}
+
+export interface SpoolConfig {
+  /** Where journals live; default <dataDir>/spool. */
+  dir: string;
+  fsync: 'always' | 'interval' | 'never';
+  fsyncIntervalMs: number;
+  quotaBytesPerStream: number;
+  quotaBytesTotal: number;
+  memoryBytesPerStream: number;
+  segmentBytes: number;
+  /** Keep acknowledged journal segments instead of deleting them (audits and tests). */
+  retainAcked: boolean;
+}
+
+export interface RetryPolicy {
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** After a non-retryable error (bad credentials, no bucket), probe the store again this often. */
+  haltedProbeSeconds: number;
+}
+
 export interface StreamDefaults {
   format: StreamFormat;
+  flush: FlushPolicy;
+  rollover: RolloverPolicy;
   keyTemplate: string;
   /** ffmpeg -frag_duration in ms; null = one fragment per GOP. */
   fragmentDurationMs: number | null;
@@ -74,6 +112,8 @@ export interface Config {
   server: { rtmp: ListenConfig; http: ListenConfig };
   ffmpeg: { path: string | null; stallTimeoutSeconds: number };
   storage: StorageConfig;
+  spool: SpoolConfig;
+  retry: RetryPolicy;
   streamDefaults: StreamDefaults;
   streams: StreamConfig[];
 }
@@ -171,8 +211,46 @@ const ossStorageSchema = z.strictObject({
     .prefault({}),
 });
 
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+
+const flushSchema = () =>
+  z.strictObject({
+    maxBytes: int(1, 512 * MiB).default(4 * MiB),
+    maxDelayMs: int(0, 60_000).default(200),
+  });
+
+const nullablePositive = () =>
+  z.preprocess((v) => (v === '' || v === 'null' ? null : fromNumericString(v)), z.number().positive().finite().nullable());
+
+const rolloverSchema = () =>
+  z.strictObject({
+    maxBytes: int(1, MAX_OBJECT_BYTES).default(4 * GiB),
+    maxDurationSeconds: nullablePositive().default(3600),
+    alignToClock: bool().default(false),
+  });
+
+const spoolSchema = z.strictObject({
+  dir: z.string().min(1).optional(),
+  fsync: z.enum(['always', 'interval', 'never']).default('always'),
+  fsyncIntervalMs: int(1, 60_000).default(1000),
+  quotaBytesPerStream: int(1, Number.MAX_SAFE_INTEGER).default(2 * GiB),
+  quotaBytesTotal: int(1, Number.MAX_SAFE_INTEGER).default(20 * GiB),
+  memoryBytesPerStream: int(0, 4 * GiB).default(16 * MiB),
+  segmentBytes: int(4096, 4 * GiB).default(64 * MiB),
+  retainAcked: bool().default(false),
+});
+
+const retrySchema = z.strictObject({
+  baseDelayMs: int(1, 600_000).default(250),
+  maxDelayMs: int(1, 3_600_000).default(15_000),
+  haltedProbeSeconds: positive().default(60),
+});
+
 const streamDefaultsSchema = z.strictObject({
   format: format().default('fmp4'),
+  flush: flushSchema().prefault({}),
+  rollover: rolloverSchema().prefault({}),
   keyTemplate: keyTemplate().default(DEFAULT_KEY_TEMPLATE),
   fragmentDurationMs: nullablePositiveInt().default(null),
   contentType: contentType().default('video/mp4'),
@@ -185,6 +263,8 @@ const streamSchema = z.strictObject({
   enabled: bool().default(true),
   // Overrides of streamDefaults: absent means inherit.
   format: format().optional(),
+  flush: flushSchema().partial().optional(),
+  rollover: rolloverSchema().partial().optional(),
   keyTemplate: keyTemplate().optional(),
   fragmentDurationMs: nullablePositiveInt().optional(),
   contentType: contentType().optional(),
@@ -219,6 +299,12 @@ const streamsSchema = z
     { when: () => true },
   );
 
+/** Per-stream partial overrides: keys present with `undefined` must not mask the defaults. */
+function definedOnly<T extends object>(o: T | undefined): Partial<T> {
+  if (!o) return {};
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 /** The document schema. Its output is the complete {@link Config}. */
 export const ConfigSchema = z
   .strictObject({
@@ -232,6 +318,8 @@ export const ConfigSchema = z
       })
       .prefault({}),
     storage: z.discriminatedUnion('kind', [fsStorageSchema, ossStorageSchema]).prefault({ kind: 'fs' }),
+    spool: spoolSchema.prefault({}),
+    retry: retrySchema.prefault({}),
     streamDefaults: streamDefaultsSchema.prefault({}),
     streams: streamsSchema,
   })
@@ -245,12 +333,15 @@ export const ConfigSchema = z
         key: s.key,
         enabled: s.enabled,
         format: s.format ?? defaults.format,
+        flush: { ...defaults.flush, ...definedOnly(s.flush) },
+        rollover: { ...defaults.rollover, ...definedOnly(s.rollover) },
         keyTemplate: s.keyTemplate ?? defaults.keyTemplate,
         fragmentDurationMs: s.fragmentDurationMs === undefined ? defaults.fragmentDurationMs : s.fragmentDurationMs,
         contentType: s.contentType ?? defaults.contentType,
       }),
     );
-    return { ...raw, storage, streams };
+    const spool: SpoolConfig = { ...raw.spool, dir: raw.spool.dir ?? join(raw.dataDir, 'spool') };
+    return { ...raw, storage, spool, streams };
   });
 
 /** What the YAML may contain before defaults (loosely typed where strings are coerced). */

@@ -24,10 +24,23 @@ export class GatewayMetrics {
   readonly objects = new Counter({ name: 'appendcast_objects_opened_total', help: 'Objects opened', labelNames: ['stream'], registers: [this.registry] });
   readonly lostBytes = new Counter({ name: 'appendcast_dropped_bytes_total', help: 'Bytes that will never reach the store', labelNames: ['stream', 'reason'], registers: [this.registry] });
   readonly ffmpegRestarts = new Counter({ name: 'appendcast_ffmpeg_restarts_total', help: 'Remuxer exits that were not a clean stop', labelNames: ['stream', 'reason'], registers: [this.registry] });
+  readonly rollovers = new Counter({ name: 'appendcast_rollovers_total', help: 'New objects opened for a reason other than a new publish', labelNames: ['stream', 'reason'], registers: [this.registry] });
+  readonly reconciliations = new Counter({ name: 'appendcast_reconciliations_total', help: 'Appends of unknown outcome settled by HEAD, by outcome', labelNames: ['stream', 'outcome'], registers: [this.registry] });
+  readonly appenderHalted = new Gauge({ name: 'appendcast_appender_halted', help: '1 while appends are halted by a non-retryable store error', labelNames: ['stream'], registers: [this.registry] });
   readonly rejectedPublishes = new Counter({ name: 'appendcast_rejected_publishes_total', help: 'Publish attempts refused', labelNames: ['stream', 'reason'], registers: [this.registry] });
 
-  constructor() {
+  /** `spoolBytes(stream)`: unacknowledged bytes in the stream's spool, read at scrape time. */
+  constructor(spoolBytes: (stream: string) => number = () => 0, streams: () => string[] = () => []) {
     const lag = this.lastAckArrival;
+    for (const name of ['appendcast_spool_bytes', 'appendcast_lag_bytes']) {
+      new Gauge({
+        name, labelNames: ['stream'], registers: [this.registry],
+        help: name === 'appendcast_spool_bytes' ? 'Bytes waiting in the stream\'s on-disk spool' : 'Bytes received from the remuxer and not yet acknowledged by the store',
+        collect() {
+          for (const stream of streams()) this.set({ stream }, spoolBytes(stream));
+        },
+      });
+    }
     const frag = this.lastFragmentAt;
     new Gauge({
       name: 'appendcast_lag_seconds', help: 'Now minus the wall-clock arrival time of the newest fragment the store acknowledged',
@@ -63,9 +76,8 @@ export class GatewayMetrics {
     this.lastAckArrival.set(stream, Math.max(prev, info.newestReceivedAt));
   }
 
-  /** The stream stopped publishing: its lag and age are no longer meaningful. */
-  streamEnded(stream: string): void {
-    this.streamUp.set({ stream }, 0);
+  /** Everything the stream sent is in the store and it is not publishing: lag is no longer meaningful. */
+  streamDrained(stream: string): void {
     this.lastAckArrival.delete(stream);
     this.lastFragmentAt.delete(stream);
   }

@@ -1,24 +1,12 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { renderKey, withCollisionSuffix } from '../appender/key-template.js';
-import { ObjectWriter } from '../appender/object-writer.js';
 import type { StreamConfig } from '../config/index.js';
 import { Fmp4Splitter, type ContainerOutput } from '../container/index.js';
 import type { PublishInfo, PublishSink } from '../ingest/rtmp/rtmp-ingest.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { Remuxer, type RemuxerExit } from '../remux/remuxer.js';
-import type { AppendableStore } from '../store/types.js';
+import type { SessionSpool } from '../spool/session-spool.js';
 import type { Logger } from '../util/logger.js';
-
-export interface ObjectSummary {
-  key: string;
-  bytes: number;
-  crc64: string;
-  sha256: string;
-  fragments: number;
-  openedAt: string;
-  error?: string;
-}
 
 export interface SessionSummary {
   id: string;
@@ -28,15 +16,18 @@ export interface SessionSummary {
   /** SHA-256 and length of everything the remuxer wrote to stdout. */
   remuxSha256: string;
   remuxBytes: number;
+  /** Bytes of the remuxer output that reached the spool (whole boxes); equal to remuxBytes unless the output ended mid-box. */
+  spooledBytes: number;
   ingestBytes: number;
+  fragments: number;
   ffmpegExit: RemuxerExit | null;
-  objects: ObjectSummary[];
 }
 
 export interface PublishSessionOptions {
   info: PublishInfo;
   stream: StreamConfig;
-  store: AppendableStore;
+  /** Opening a session spool is asynchronous; entries wait in memory until it is ready. */
+  spool: Promise<SessionSpool>;
   metrics: GatewayMetrics;
   logger: Logger;
   ffmpegPath: string;
@@ -46,12 +37,9 @@ export interface PublishSessionEvents {
   finished: [summary: SessionSummary];
 }
 
-const MAX_KEY_COLLISIONS = 100;
-
 /**
- * One publish, end to end: FLV tap → ffmpeg (-c copy → fMP4) → splitter → object writer.
- * Each publish opens a new object; a new init segment mid-stream (codec change) opens another,
- * since an object must play on its own.
+ * The ingest half of one publish: FLV tap → ffmpeg (-c copy → fMP4) → splitter → spool. It never
+ * waits on the store: the spool takes every entry synchronously, and a SessionAppender drains it.
  */
 export class PublishSession extends EventEmitter<PublishSessionEvents> {
   private readonly o: PublishSessionOptions;
@@ -59,10 +47,9 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
   private readonly remuxer: Remuxer;
   private readonly splitter = new Fmp4Splitter();
   private readonly remuxSha = createHash('sha256');
-  private chain: Promise<void> = Promise.resolve();
-  private writer: ObjectWriter | undefined;
-  private currentInit: Buffer | undefined;
-  private readonly objects: Array<{ writer: ObjectWriter; openedAt: Date; fragments: number }> = [];
+  private splitFailed = false;
+  private spool: SessionSpool | undefined;
+  private early: ContainerOutput[] = [];
   private readonly summary: SessionSummary;
   private readonly finishedPromise: Promise<SessionSummary>;
 
@@ -70,10 +57,10 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
     super();
     this.o = o;
     const stream = o.stream.id;
-    this.log = o.logger.child({ stream, publish: o.info.id });
+    this.log = o.logger.child({ stream, session: o.info.id });
     this.summary = {
       id: o.info.id, stream, startedAt: new Date(o.info.startedAt).toISOString(), endedAt: null,
-      remuxSha256: '', remuxBytes: 0, ingestBytes: 0, ffmpegExit: null, objects: [],
+      remuxSha256: '', remuxBytes: 0, spooledBytes: 0, ingestBytes: 0, fragments: 0, ffmpegExit: null,
     };
     this.remuxer = new Remuxer({
       ffmpegPath: o.ffmpegPath, inputFormat: 'flv', fragmentDurationMs: o.stream.fragmentDurationMs ?? undefined,
@@ -83,7 +70,20 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
     this.remuxer.on('stderr', (line) => this.log.warn({ ffmpeg: line }, 'ffmpeg'));
     this.remuxer.on('error', (err) => this.log.error({ err }, 'remuxer failed'));
     this.remuxer.on('data', (chunk, at) => this.onRemuxData(chunk, at));
+    void o.spool.then((spool) => {
+      this.spool = spool;
+      const early = this.early;
+      this.early = [];
+      this.spoolAll(early);
+    }, (err: unknown) => {
+      this.log.error({ err }, 'cannot open the spool for this publish; stopping it');
+      void this.remuxer.stop();
+    });
     this.finishedPromise = this.remuxer.done().then((exit) => this.finish(exit));
+  }
+
+  get id(): string {
+    return this.o.info.id;
   }
 
   /** The FLV sink the ingest writes the publish into. */
@@ -98,7 +98,7 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
     };
   }
 
-  /** Stop now (gateway shutdown): ends ffmpeg's input so it flushes, then drains the appends. */
+  /** Stop now (gateway shutdown): ends ffmpeg's input so it flushes; the spool gets the rest. */
   async stop(): Promise<SessionSummary> {
     await this.remuxer.stop();
     return this.finishedPromise;
@@ -112,95 +112,55 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
     this.remuxSha.update(chunk);
     this.summary.remuxBytes += chunk.length;
     this.o.metrics.remuxBytes.inc({ stream: this.o.stream.id }, chunk.length);
-    let outputs: ContainerOutput[];
+    if (this.splitFailed) return;
     try {
-      outputs = this.splitter.push(chunk, receivedAt);
+      this.spoolAll(this.splitter.push(chunk, receivedAt));
     } catch (err) {
+      this.splitFailed = true;
       this.log.error({ err }, 'remuxer output is not fragmented MP4; stopping this publish');
       void this.remuxer.stop();
-      return;
-    }
-    this.enqueue(outputs);
-  }
-
-  private enqueue(outputs: ContainerOutput[]): void {
-    if (outputs.length === 0) return;
-    this.chain = this.chain.then(async () => {
-      for (const out of outputs) await this.handle(out);
-    });
-  }
-
-  private async handle(out: ContainerOutput): Promise<void> {
-    if (out.type === 'init') {
-      if (this.writer && this.currentInit?.equals(out.bytes)) return; // ffmpeg repeats nothing today; be safe
-      if (this.writer) this.log.info({ key: this.writer.key }, 'init segment changed; opening a new object');
-      this.currentInit = out.bytes;
-      await this.openObject();
-      this.writer!.write({ bytes: out.bytes, receivedAt: Date.now() });
-      return;
-    }
-    if (!this.writer) {
-      this.log.error({ bytes: out.bytes.length }, 'media before any init segment; dropped');
-      this.o.metrics.lostBytes.inc({ stream: this.o.stream.id, reason: 'no-init' }, out.bytes.length);
-      return;
-    }
-    if (out.type === 'fragment') {
-      this.o.metrics.fragmentArrived(this.o.stream.id, out.receivedAt);
-      this.objects[this.objects.length - 1]!.fragments++;
-      this.writer.write({ bytes: out.bytes, receivedAt: out.receivedAt });
-    } else {
-      this.writer.write({ bytes: out.bytes, receivedAt: Date.now() });
     }
   }
 
-  private async openObject(): Promise<void> {
-    const { stream, store, metrics } = this.o;
-    const openedAt = new Date();
-    const base = renderKey(stream.keyTemplate, { stream: stream.id, date: openedAt, seq: this.objects.length });
-    let key = base;
-    for (let n = 1; (await store.head(key)) !== null; n++) {
-      if (n > MAX_KEY_COLLISIONS) throw new Error(`no free key near ${base}`);
-      key = withCollisionSuffix(base, n);
+  private spoolAll(outputs: ContainerOutput[]): void {
+    const stream = this.o.stream.id;
+    const spool = this.spool;
+    if (!spool) {
+      this.early.push(...outputs);
+      return;
     }
-    const writer = new ObjectWriter(store, key, { contentType: stream.contentType });
-    writer.on('appended', (info) => metrics.appended(stream.id, info));
-    writer.on('failed', (err) => {
-      const code = (err as { code?: string }).code ?? 'unknown';
-      metrics.appendErrors.inc({ stream: stream.id, code });
-      this.log.error({ err, key }, 'append failed; this object stops here (retries and the spool come with the reliability core)');
-    });
-    metrics.objects.inc({ stream: stream.id });
-    metrics.objectPosition.set({ stream: stream.id }, 0);
-    this.writer = writer;
-    this.objects.push({ writer, openedAt, fragments: 0 });
-    this.log.info({ key }, 'object opened');
+    for (const out of outputs) {
+      if (out.type === 'fragment') {
+        this.summary.fragments++;
+        this.o.metrics.fragmentArrived(stream, out.receivedAt);
+        spool.append({ kind: 'fragment', receivedAt: out.receivedAt, mediaTime: out.startTime, duration: out.duration, keyframe: out.keyframe }, out.bytes);
+      } else {
+        spool.append({ kind: out.type, receivedAt: Date.now() }, out.bytes);
+      }
+      this.summary.spooledBytes += out.bytes.length;
+    }
   }
 
   private async finish(exit: RemuxerExit): Promise<SessionSummary> {
-    try {
-      this.enqueue(this.splitter.flush());
-    } catch (err) {
-      this.log.error({ err }, 'remuxer output ended inside a box; the partial box is not appended');
-    }
-    await this.chain.catch((err: unknown) => this.log.error({ err }, 'pipeline failed'));
-    for (const o of this.objects) await o.writer.drain();
     const stream = this.o.stream.id;
-    if (!exit.clean) this.o.metrics.ffmpegRestarts.inc({ stream, reason: exit.signal ? `signal-${exit.signal}` : `exit-${exit.code}` });
-    for (const o of this.objects) {
-      const lost = o.writer.lostBytes;
-      if (lost > 0) this.o.metrics.lostBytes.inc({ stream, reason: 'append-failed' }, lost);
+    if (!this.splitFailed) {
+      try {
+        this.spoolAll(this.splitter.flush());
+      } catch (err) {
+        const dropped = (err as { droppedBytes?: number }).droppedBytes ?? 0;
+        if (dropped > 0) this.o.metrics.lostBytes.inc({ stream, reason: 'truncated-remux-output' }, dropped);
+        this.log.error({ err }, 'remuxer output ended inside a box; the partial box is not recorded');
+      }
     }
-    this.o.metrics.streamEnded(stream);
-    Object.assign(this.summary, {
-      endedAt: new Date().toISOString(),
-      remuxSha256: this.remuxSha.digest('hex'),
-      ffmpegExit: exit,
-      objects: this.objects.map(({ writer, openedAt, fragments }) => ({
-        key: writer.key, bytes: writer.nextPosition, crc64: writer.crc64.toString(), sha256: writer.digest(), fragments,
-        openedAt: openedAt.toISOString(), ...(writer.failed ? { error: writer.failed.message } : {}),
-      })),
-    });
-    this.log.info({ ffmpeg: exit, remuxBytes: this.summary.remuxBytes, remuxSha256: this.summary.remuxSha256, objects: this.summary.objects }, 'publish ended');
+    try {
+      await (await this.o.spool).seal();
+    } catch (err) {
+      this.log.error({ err }, 'cannot seal the spool of this publish');
+    }
+    if (!exit.clean) this.o.metrics.ffmpegRestarts.inc({ stream, reason: exit.signal ? `signal-${exit.signal}` : `exit-${exit.code}` });
+    this.o.metrics.streamUp.set({ stream }, 0);
+    Object.assign(this.summary, { endedAt: new Date().toISOString(), remuxSha256: this.remuxSha.digest('hex'), ffmpegExit: exit });
+    this.log.info({ ffmpeg: exit, remuxBytes: this.summary.remuxBytes, remuxSha256: this.summary.remuxSha256, fragments: this.summary.fragments }, 'publish ended');
     this.emit('finished', this.summary);
     return this.summary;
   }

@@ -10,14 +10,16 @@ export async function decodeErrors(file: string): Promise<string> {
 }
 
 export interface ProbeResult {
+  /** End of the media (ffprobe's format duration counts from 0, not from start_time). */
   duration: number;
+  startTime: number;
   streams: Array<{ codec_type: string; codec_name: string; nb_read_frames?: string }>;
 }
 
 export async function probe(file: string, countFrames = false): Promise<ProbeResult> {
-  const args = ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type,codec_name' + (countFrames ? ',nb_read_frames' : ''), '-of', 'json'];
+  const args = ['-v', 'error', '-show_entries', 'format=duration,start_time:stream=codec_type,codec_name' + (countFrames ? ',nb_read_frames' : ''), '-of', 'json'];
   if (countFrames) args.push('-count_frames');
   const { stdout } = await run('ffprobe', [...args, file], { maxBuffer: 16 << 20 });
-  const j = JSON.parse(stdout) as { format: { duration: string }; streams: ProbeResult['streams'] };
-  return { duration: Number(j.format.duration), streams: j.streams };
+  const j = JSON.parse(stdout) as { format: { duration: string; start_time: string }; streams: ProbeResult['streams'] };
+  return { duration: Number(j.format.duration), startTime: Number(j.format.start_time), streams: j.streams };
 }

@@ -1,0 +1,465 @@
+import { EventEmitter } from 'node:events';
+import type { FlushPolicy, RetryPolicy, RolloverPolicy } from '../config/index.js';
+import type { SessionSpool } from '../spool/session-spool.js';
+import type { AppenderState, SpoolEntry } from '../spool/types.js';
+import { classifyAppendError, isFatalStoreError } from '../store/classify.js';
+import { crc64Of } from '../store/crc64.js';
+import type { AppendableStore, CreateOptions } from '../store/types.js';
+import { backoffDelay, sleep } from '../util/backoff.js';
+import type { Logger } from '../util/logger.js';
+import { renderKey, withCollisionSuffix } from './key-template.js';
+import { objectDeadline, type RolloverReason } from './rollover.js';
+import { IndexWriter, indexKeyFor, type IndexState } from './index-writer.js';
+
+/** The object being appended to, as persisted in the spool cursor (JSON: CRCs as decimal strings). */
+export interface ObjectState {
+  key: string;
+  /** Per-session object counter, 0 first. */
+  seq: number;
+  position: number;
+  crc: string;
+  openedAt: number;
+  index: IndexState;
+}
+
+/** An append whose outcome was not known yet when the state was saved (crash recovery reconciles it). */
+export interface InflightState {
+  uptoSeq: number;
+  fromSeq: number;
+  position: number;
+  bytes: number;
+  crcAfter: string;
+  withInit: boolean;
+}
+
+export interface PersistedAppenderState extends AppenderState {
+  v: 1;
+  object: ObjectState | null;
+  nextObjectSeq: number;
+  inflight: InflightState | null;
+  /** Entries before this seq were dropped by the spool quota after the current object's last byte. */
+  gapAfter: number | null;
+}
+
+export type ReconcileOutcome = 'landed' | 'absent' | 'foreign';
+
+export interface SessionAppenderEvents {
+  appended: [info: { key: string; position: number; bytes: number; nextPosition: number; durationMs: number; newestReceivedAt: number; entries: number }];
+  objectOpened: [info: { key: string; seq: number; reason: RolloverReason | 'start' }];
+  rollover: [reason: RolloverReason];
+  reconciled: [outcome: ReconcileOutcome];
+  appendError: [info: { code: string; action: string }];
+  halted: [halted: boolean];
+  finished: [];
+}
+
+export interface SessionAppenderOptions {
+  stream: string;
+  spool: SessionSpool;
+  store: AppendableStore;
+  keyTemplate: string;
+  contentType: string;
+  flush: FlushPolicy;
+  rollover: RolloverPolicy;
+  retry: RetryPolicy;
+  logger: Logger;
+  now?: () => number;
+}
+
+interface Batch {
+  entries: SpoolEntry[];
+  /** The init segment to put first: a new object always starts with one. */
+  init: Buffer | null;
+  uptoSeq: number;
+}
+
+const MAX_KEY_COLLISIONS = 1000;
+
+/**
+ * Drains one remuxer session's spool into its object(s), exactly once, in order.
+ *
+ * One append in flight; batches of ready entries (flush.maxBytes / flush.maxDelay); every append
+ * carries the position the store returned last (the fence). Failures whose outcome is unknown are
+ * reconciled by HEAD (length and CRC-64), never resent blindly; someone else's bytes mean a new
+ * object. Before each append, what it is about to do is saved in the spool cursor, so a crash at
+ * any moment is settled on restart by the same reconciliation.
+ */
+export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
+  private readonly o: SessionAppenderOptions;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private state: PersistedAppenderState;
+  private nextSeq: number;
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private haltedNow = false;
+  private wake: (() => void) | undefined;
+  /** Why the next object is opened, when the last one was left (full or foreign). */
+  private pendingReason: RolloverReason | null = null;
+  /** receivedAt of the newest entry the store acknowledged. */
+  newestAckedAt = 0;
+
+  constructor(o: SessionAppenderOptions) {
+    super();
+    this.o = o;
+    this.now = o.now ?? Date.now;
+    this.log = o.logger.child({ stream: o.stream, session: o.spool.sessionId });
+    const saved = o.spool.cursor.state as PersistedAppenderState | null;
+    this.state = saved && saved.v === 1 ? saved : { v: 1, object: null, nextObjectSeq: 0, inflight: null, gapAfter: null };
+    this.nextSeq = o.spool.cursor.nextSeq;
+    o.spool.on('readable', () => this.poke());
+    o.spool.on('sealed', () => this.poke());
+  }
+
+  get objectKey(): string | undefined {
+    return this.state.object?.key;
+  }
+
+  get position(): number {
+    return this.state.object?.position ?? 0;
+  }
+
+  get halted(): boolean {
+    return this.haltedNow;
+  }
+
+  /** Runs until the session is sealed and fully acknowledged (then its spool is removed), or stop(). */
+  start(): Promise<void> {
+    this.running ??= this.run().catch((err: unknown) => {
+      if (!this.abort.signal.aborted) this.log.error({ err }, 'appender crashed; the spool keeps the data for the next start');
+    });
+    return this.running;
+  }
+
+  /** Stops after the append in flight (if any) settles; the spool keeps what is left. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.poke();
+    await this.running;
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private waitForWork(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      if (this.abort.signal.aborted) this.poke();
+    });
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async run(): Promise<void> {
+    if (this.state.inflight) await this.recoverInflight(this.state.inflight);
+    while (!this.stopped) {
+      const batch = await this.nextBatch();
+      if (this.stopped) return;
+      if (!batch) break;
+      await this.deliver(batch);
+    }
+    if (this.stopped) return;
+    this.log.info({ key: this.state.object?.key, position: this.position }, 'session fully appended; removing its spool');
+    await this.o.spool.destroy();
+    this.emit('finished');
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Planning a batch
+  // ------------------------------------------------------------------------------------------
+
+  private async nextBatch(): Promise<Batch | null> {
+    const { spool, flush } = this.o;
+    for (;;) {
+      if (this.stopped) return null;
+      if (spool.readableSeq <= this.nextSeq) {
+        if (spool.sealed) return null;
+        await this.waitForWork(1000);
+        continue;
+      }
+      let entries = await spool.read(this.nextSeq, flush.maxBytes);
+      if (entries.length === 0) {
+        // Everything readable was dropped by the quota since: skip past it.
+        this.noteGap(spool.readableSeq);
+        this.nextSeq = spool.readableSeq;
+        continue;
+      }
+      if (entries[0]!.seq > this.nextSeq) this.noteGap(entries[0]!.seq);
+      this.nextSeq = entries[0]!.seq;
+      entries = this.cut(entries);
+      const bytes = entries.reduce((n, e) => n + e.bytes.length, 0);
+      const age = this.now() - entries[0]!.receivedAt;
+      const more = spool.readableSeq > entries[entries.length - 1]!.seq + 1 || spool.sealed;
+      // Flush now when the batch is full, the oldest entry has waited long enough, or the batch
+      // was cut short by a boundary (more is readable behind it).
+      if (bytes >= flush.maxBytes || age >= flush.maxDelayMs || more) return this.plan(entries);
+      await this.waitForWork(Math.max(1, flush.maxDelayMs - age));
+    }
+  }
+
+  private noteGap(resumeSeq: number): void {
+    if (this.state.object && this.state.object.position > 0) this.state.gapAfter = resumeSeq;
+  }
+
+  /**
+   * Keeps the longest prefix of `entries` that can go into one append: stops at a seq jump (a
+   * dropped range), before an init entry that is not first, and at rollover boundaries.
+   */
+  private cut(entries: SpoolEntry[]): SpoolEntry[] {
+    const obj = this.state.object;
+    const out: SpoolEntry[] = [];
+    // With no object yet, the batch opens one: measure against a fresh object opened now.
+    let position = obj ? obj.position : 0;
+    const deadline = objectDeadline(obj ? obj.openedAt : entries[0]!.receivedAt, this.o.rollover);
+    for (const e of entries) {
+      if (out.length > 0) {
+        if (e.seq !== out[out.length - 1]!.seq + 1) break;
+        if (e.kind === 'init') break;
+        if (position + e.bytes.length > this.o.rollover.maxBytes) break;
+        if (e.kind === 'fragment' && e.keyframe !== false && e.receivedAt >= deadline) break;
+      }
+      out.push(e);
+      position += e.bytes.length;
+    }
+    return out;
+  }
+
+  /** Decides whether the batch goes to the current object or opens the next one. */
+  private async plan(entries: SpoolEntry[]): Promise<Batch> {
+    const first = entries[0]!;
+    const obj = this.state.object;
+    let reason: RolloverReason | 'start' | null = null;
+    if (!obj) {
+      reason = this.pendingReason ?? 'start';
+      this.pendingReason = null;
+    }
+    else if (first.kind === 'init') reason = obj.position > 0 ? 'init-change' : null;
+    else if (this.state.gapAfter !== null && first.seq >= this.state.gapAfter) reason = 'gap';
+    else if (obj.position > 0 && obj.position + first.bytes.length > this.o.rollover.maxBytes) reason = 'size';
+    else if (obj.position > 0 && first.kind === 'fragment' && first.keyframe !== false && first.receivedAt >= objectDeadline(obj.openedAt, this.o.rollover)) reason = 'duration';
+    if (reason) await this.openObject(reason, first.receivedAt);
+    const o = this.state.object!;
+    let init: Buffer | null = null;
+    if (o.position === 0 && first.kind !== 'init') {
+      const i = await this.o.spool.initFor(first.seq);
+      if (!i) throw new Error(`no init segment in the spool before entry ${first.seq}`);
+      init = i.bytes;
+    }
+    return { entries, init, uptoSeq: entries[entries.length - 1]!.seq + 1 };
+  }
+
+  private async openObject(reason: RolloverReason | 'start', firstArrival: number): Promise<void> {
+    if (reason !== 'start') this.emit('rollover', reason);
+    const openedAt = this.now();
+    const seq = this.state.nextObjectSeq;
+    const base = renderKey(this.o.keyTemplate, { stream: this.o.stream, date: new Date(openedAt), seq });
+    let key = base;
+    for (let n = 1; ; n++) {
+      const exists = await this.retrying('head', () => this.o.store.head(key));
+      if (!exists) break;
+      if (n > MAX_KEY_COLLISIONS) throw new Error(`no free key near ${base}`);
+      key = withCollisionSuffix(base, n);
+    }
+    this.state = {
+      ...this.state,
+      object: { key, seq, position: 0, crc: '0', openedAt: Math.min(openedAt, firstArrival), index: IndexWriter.initial(indexKeyFor(key)) },
+      nextObjectSeq: seq + 1,
+      gapAfter: null,
+    };
+    await this.o.spool.saveState(this.state);
+    this.log.info({ key, reason, objectSeq: seq }, 'object opened');
+    this.emit('objectOpened', { key, seq, reason });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Delivering a batch
+  // ------------------------------------------------------------------------------------------
+
+  private createOptions(objSeq: number): CreateOptions {
+    return {
+      contentType: this.o.contentType,
+      metadata: {
+        'appendcast-stream': this.o.stream,
+        'appendcast-session': this.o.spool.sessionId,
+        'appendcast-object-seq': String(objSeq),
+      },
+    };
+  }
+
+  private async deliver(batch: Batch): Promise<void> {
+    const obj = this.state.object!;
+    const chunks = batch.init ? [batch.init, ...batch.entries.map((e) => e.bytes)] : batch.entries.map((e) => e.bytes);
+    const bytes = chunks.reduce((n, c) => n + c.length, 0);
+    const crcBefore = BigInt(obj.crc);
+    const crcAfter = crc64Of(chunks, crcBefore);
+    const inflight: InflightState = {
+      uptoSeq: batch.uptoSeq, fromSeq: batch.entries[0]!.seq, position: obj.position, bytes, crcAfter: crcAfter.toString(), withInit: batch.init !== null,
+    };
+    this.state = { ...this.state, inflight };
+    await this.o.spool.saveState(this.state);
+    this.o.spool.setInFlight(batch.uptoSeq);
+
+    for (let attempt = 0; !this.stopped || attempt === 0; attempt++) {
+      const started = performance.now();
+      let action: ReturnType<typeof classifyAppendError>;
+      try {
+        const res = await this.o.store.append(obj.key, obj.position, chunks, obj.position === 0 ? this.createOptions(obj.seq) : undefined);
+        if (res.nextPosition !== obj.position + bytes || res.crc64 !== crcAfter) {
+          // The store says it appended, but not what we sent: look before deciding anything.
+          this.log.error({ key: obj.key, expected: { next: obj.position + bytes, crc: crcAfter.toString() }, got: { next: res.nextPosition, crc: res.crc64.toString() } },
+            'append response does not match the bytes sent');
+          action = 'reconcile';
+        } else {
+          await this.acknowledge(batch, inflight, performance.now() - started);
+          return;
+        }
+      } catch (err) {
+        action = classifyAppendError(err);
+        const code = (err as { code?: string }).code ?? 'unknown';
+        this.emit('appendError', { code, action });
+        this.log.warn({ err, key: obj.key, position: obj.position, bytes, action, attempt }, 'append failed');
+      }
+      if (this.stopped) return; // the cursor keeps `inflight`: the next start reconciles it
+      switch (action) {
+        case 'resend':
+          await sleep(backoffDelay(attempt, this.o.retry.baseDelayMs, this.o.retry.maxDelayMs), this.abort.signal);
+          continue;
+        case 'fatal':
+          await this.haltFor();
+          continue;
+        case 'too-large':
+          await this.abandon('size');
+          return;
+        case 'foreign':
+          await this.abandon('foreign-writer');
+          return;
+        case 'reconcile': {
+          const outcome = await this.reconcile(obj.key, inflight, crcBefore);
+          if (outcome === null) return; // stopping
+          if (outcome === 'landed') {
+            await this.acknowledge(batch, inflight, performance.now() - started);
+            return;
+          }
+          if (outcome === 'foreign') {
+            await this.abandon('foreign-writer');
+            return;
+          }
+          await sleep(backoffDelay(attempt, this.o.retry.baseDelayMs, this.o.retry.maxDelayMs), this.abort.signal);
+          continue;
+        }
+      }
+    }
+  }
+
+  /** The batch is in the object: index it, then let the spool forget it. */
+  private async acknowledge(batch: Batch, inflight: InflightState, durationMs: number): Promise<void> {
+    if (this.haltedNow) this.setHalted(false);
+    const obj = this.state.object!;
+    const index = new IndexWriter(this.o.store, obj.index, this.log);
+    obj.index = await index.append(inflight.position, batch.init, batch.entries, this.abort.signal);
+    obj.position = inflight.position + inflight.bytes;
+    obj.crc = inflight.crcAfter;
+    this.state = { ...this.state, object: obj, inflight: null };
+    this.nextSeq = batch.uptoSeq;
+    const newest = batch.entries.reduce((m, e) => Math.max(m, e.receivedAt), 0);
+    this.newestAckedAt = Math.max(this.newestAckedAt, newest);
+    await this.o.spool.ack(batch.uptoSeq, this.state);
+    this.emit('appended', {
+      key: obj.key, position: inflight.position, bytes: inflight.bytes, nextPosition: obj.position, durationMs, newestReceivedAt: newest, entries: batch.entries.length,
+    });
+  }
+
+  /** The current object is done with (full, or someone else's): the same entries go to a new one. */
+  private async abandon(reason: RolloverReason): Promise<void> {
+    this.log.warn({ key: this.state.object?.key, reason }, 'leaving the object; the pending entries go to a new one');
+    this.state = { ...this.state, object: null, inflight: null, gapAfter: null };
+    this.pendingReason = reason;
+    await this.o.spool.saveState(this.state);
+  }
+
+  /**
+   * Looks at the object to learn what became of an append: our bytes are there (length and CRC-64
+   * of the object with them), absent (length and CRC as before), or someone else's.
+   */
+  private async reconcile(key: string, inflight: InflightState, crcBefore: bigint): Promise<ReconcileOutcome | null> {
+    const head = await this.retrying('head', () => this.o.store.head(key));
+    if (this.stopped && head === undefined) return null;
+    let outcome: ReconcileOutcome;
+    if (head === null || head === undefined) outcome = inflight.position === 0 ? 'absent' : 'foreign';
+    else if (!head.appendable) outcome = 'foreign';
+    else if (head.size === inflight.position + inflight.bytes && head.crc64 === BigInt(inflight.crcAfter)) outcome = 'landed';
+    else if (head.size === inflight.position && head.crc64 === crcBefore) outcome = 'absent';
+    else outcome = 'foreign';
+    this.log.info({ key, outcome, expected: inflight.position + inflight.bytes, size: head?.size }, 'reconciled an append of unknown outcome');
+    this.emit('reconciled', outcome);
+    return outcome;
+  }
+
+  /** After a crash: the cursor says an append was in flight. Settle it before anything else. */
+  private async recoverInflight(inflight: InflightState): Promise<void> {
+    const obj = this.state.object;
+    if (!obj) {
+      this.state = { ...this.state, inflight: null };
+      return;
+    }
+    this.o.spool.setInFlight(inflight.uptoSeq);
+    const outcome = await this.reconcile(obj.key, inflight, BigInt(obj.crc));
+    if (outcome === null) return;
+    this.log.info({ key: obj.key, outcome, fromSeq: inflight.fromSeq, uptoSeq: inflight.uptoSeq }, 'recovered the append in flight at the crash');
+    if (outcome === 'landed') {
+      const entries = await this.o.spool.read(inflight.fromSeq, inflight.bytes);
+      const batchEntries = entries.filter((e) => e.seq < inflight.uptoSeq);
+      const init = inflight.withInit ? ((await this.o.spool.initFor(inflight.fromSeq))?.bytes ?? null) : null;
+      await this.acknowledge({ entries: batchEntries, init, uptoSeq: inflight.uptoSeq }, inflight, 0);
+    } else if (outcome === 'foreign') {
+      await this.abandon('foreign-writer');
+    } else {
+      this.state = { ...this.state, inflight: null };
+      await this.o.spool.saveState(this.state);
+    }
+  }
+
+  /** Runs a store call until it succeeds, backing off on transient errors; halts on fatal ones. */
+  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await fn();
+        if (this.haltedNow) this.setHalted(false);
+        return r;
+      } catch (err) {
+        if (this.stopped) return undefined;
+        this.log.warn({ err, what, attempt }, 'store call failed; retrying');
+        if (isFatalStoreError(err)) await this.haltFor();
+        else await sleep(backoffDelay(attempt, this.o.retry.baseDelayMs, this.o.retry.maxDelayMs), this.abort.signal);
+        if (this.stopped) return undefined;
+      }
+    }
+  }
+
+  private setHalted(h: boolean): void {
+    this.haltedNow = h;
+    this.emit('halted', h);
+  }
+
+  /** A non-retryable error: stop appending (the spool keeps recording) and probe again later. */
+  private async haltFor(): Promise<void> {
+    if (!this.haltedNow) {
+      this.log.error({ key: this.state.object?.key, probeSeconds: this.o.retry.haltedProbeSeconds },
+        'appends halted by a non-retryable store error (credentials, permissions, bucket?); the spool keeps recording');
+      this.setHalted(true);
+    }
+    await sleep(this.o.retry.haltedProbeSeconds * 1000, this.abort.signal);
+  }
+}
