@@ -7,6 +7,8 @@ export interface CameraOptions {
   gop?: number;
   audio?: boolean;
   size?: string;
+  /** Called with ffmpeg's progress (seconds of media written to the RTMP connection so far). */
+  onProgress?: (outTimeSeconds: number) => void;
 }
 
 export interface Camera {
@@ -28,8 +30,15 @@ export function startCamera(o: CameraOptions): Camera {
   args.push('-t', String(o.seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
     '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-b:v', '400k');
   if (o.audio !== false) args.push('-c:a', 'aac', '-b:a', '64k', '-ac', '1');
+  if (o.onProgress) args.push('-progress', 'pipe:1', '-stats_period', '0.1');
   args.push('-f', 'flv', o.url);
-  const proc = spawn(process.env.FFMPEG_PATH ?? 'ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.env.FFMPEG_PATH ?? 'ffmpeg', args, { stdio: ['ignore', o.onProgress ? 'pipe' : 'ignore', 'pipe'] });
+  if (o.onProgress) {
+    const cb = o.onProgress;
+    proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
+      for (const m of s.matchAll(/out_time_us=(\d+)/g)) cb(Number(m[1]) / 1e6);
+    });
+  }
   let stderr = '';
   proc.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
   const done = new Promise<{ code: number | null; stderr: string }>((resolve) => proc.once('close', (code) => resolve({ code, stderr })));

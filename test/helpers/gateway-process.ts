@@ -26,9 +26,10 @@ export async function startGateway(
   dir: string,
   yamlBody: (ports: { rtmp: number; http: number }) => string,
   env: NodeJS.ProcessEnv = {},
+  ports?: { rtmp: number; http: number },
 ): Promise<GatewayProcess> {
-  const rtmpPort = await freePort();
-  const httpPort = await freePort();
+  const rtmpPort = ports?.rtmp ?? (await freePort());
+  const httpPort = ports?.http ?? (await freePort());
   const configFile = join(dir, 'appendcast.yaml');
   await writeFile(configFile, yamlBody({ rtmp: rtmpPort, http: httpPort }));
   const proc = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), 'run', '--config', configFile], {
