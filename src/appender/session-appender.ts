@@ -198,13 +198,29 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
       }
       if (entries[0]!.seq > this.nextSeq) this.noteGap(entries[0]!.seq);
       this.nextSeq = entries[0]!.seq;
-      entries = this.cut(entries);
+      const reason = this.rolloverReason(entries[0]!);
+      // A batch that opens a new object is measured against that object: empty, or holding only the
+      // init segment that a rolled-over object repeats first.
+      let target = { position: this.state.object?.position ?? 0, openedAt: this.state.object?.openedAt ?? entries[0]!.receivedAt };
+      let init: Buffer | null = null;
+      if (reason !== null || target.position === 0) {
+        if (entries[0]!.kind !== 'init') {
+          const i = await spool.initFor(entries[0]!.seq);
+          if (!i) throw new Error(`no init segment in the spool before entry ${entries[0]!.seq}`);
+          init = i.bytes;
+        }
+        target = { position: init?.length ?? 0, openedAt: entries[0]!.receivedAt };
+      }
+      entries = this.cut(entries, target.position, objectDeadline(target.openedAt, this.o.rollover));
       const bytes = entries.reduce((n, e) => n + e.bytes.length, 0);
       const age = this.now() - entries[0]!.receivedAt;
       const more = spool.readableSeq > entries[entries.length - 1]!.seq + 1 || spool.sealed;
       // Flush now when the batch is full, the oldest entry has waited long enough, or the batch
       // was cut short by a boundary (more is readable behind it).
-      if (bytes >= flush.maxBytes || age >= flush.maxDelayMs || more) return this.plan(entries);
+      if (bytes >= flush.maxBytes || age >= flush.maxDelayMs || more) {
+        if (reason !== null) await this.openObject(reason, entries[0]!.receivedAt);
+        return { entries, init, uptoSeq: entries[entries.length - 1]!.seq + 1 };
+      }
       await this.waitForWork(Math.max(1, flush.maxDelayMs - age));
     }
   }
@@ -213,16 +229,25 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     if (this.state.object && this.state.object.position > 0) this.state.gapAfter = resumeSeq;
   }
 
-  /**
-   * Keeps the longest prefix of `entries` that can go into one append: stops at a seq jump (a
-   * dropped range), before an init entry that is not first, and at rollover boundaries.
-   */
-  private cut(entries: SpoolEntry[]): SpoolEntry[] {
+  /** Why the batch starting with `first` needs a new object; null when it goes to the current one. */
+  private rolloverReason(first: SpoolEntry): RolloverReason | 'start' | null {
     const obj = this.state.object;
+    if (!obj) return this.pendingReason ?? 'start';
+    if (first.kind === 'init') return obj.position > 0 ? 'init-change' : null;
+    if (obj.position === 0) return null;
+    if (this.state.gapAfter !== null && first.seq >= this.state.gapAfter) return 'gap';
+    if (obj.position + first.bytes.length > this.o.rollover.maxBytes) return 'size';
+    if (first.kind === 'fragment' && first.keyframe !== false && first.receivedAt >= objectDeadline(obj.openedAt, this.o.rollover)) return 'duration';
+    return null;
+  }
+
+  /**
+   * Keeps the longest prefix of `entries` that can go into one append to an object that holds
+   * `position` bytes and ends at `deadline`: stops at a seq jump (a dropped range), before an init
+   * entry that is not first, and at the size and duration boundaries (duration: at a keyframe).
+   */
+  private cut(entries: SpoolEntry[], position: number, deadline: number): SpoolEntry[] {
     const out: SpoolEntry[] = [];
-    // With no object yet, the batch opens one: measure against a fresh object opened now.
-    let position = obj ? obj.position : 0;
-    const deadline = objectDeadline(obj ? obj.openedAt : entries[0]!.receivedAt, this.o.rollover);
     for (const e of entries) {
       if (out.length > 0) {
         if (e.seq !== out[out.length - 1]!.seq + 1) break;
@@ -236,31 +261,8 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     return out;
   }
 
-  /** Decides whether the batch goes to the current object or opens the next one. */
-  private async plan(entries: SpoolEntry[]): Promise<Batch> {
-    const first = entries[0]!;
-    const obj = this.state.object;
-    let reason: RolloverReason | 'start' | null = null;
-    if (!obj) {
-      reason = this.pendingReason ?? 'start';
-      this.pendingReason = null;
-    }
-    else if (first.kind === 'init') reason = obj.position > 0 ? 'init-change' : null;
-    else if (this.state.gapAfter !== null && first.seq >= this.state.gapAfter) reason = 'gap';
-    else if (obj.position > 0 && obj.position + first.bytes.length > this.o.rollover.maxBytes) reason = 'size';
-    else if (obj.position > 0 && first.kind === 'fragment' && first.keyframe !== false && first.receivedAt >= objectDeadline(obj.openedAt, this.o.rollover)) reason = 'duration';
-    if (reason) await this.openObject(reason, first.receivedAt);
-    const o = this.state.object!;
-    let init: Buffer | null = null;
-    if (o.position === 0 && first.kind !== 'init') {
-      const i = await this.o.spool.initFor(first.seq);
-      if (!i) throw new Error(`no init segment in the spool before entry ${first.seq}`);
-      init = i.bytes;
-    }
-    return { entries, init, uptoSeq: entries[entries.length - 1]!.seq + 1 };
-  }
-
   private async openObject(reason: RolloverReason | 'start', firstArrival: number): Promise<void> {
+    this.pendingReason = null;
     if (reason !== 'start') this.emit('rollover', reason);
     const openedAt = this.now();
     const seq = this.state.nextObjectSeq;
