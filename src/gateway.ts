@@ -8,6 +8,7 @@ import { locateFfmpeg } from './remux/ffmpeg-path.js';
 import type { SessionSpool } from './spool/session-spool.js';
 import { Spool } from './spool/spool.js';
 import { createStore } from './store/create-store.js';
+import { QueuedStore } from './store/queued-store.js';
 import type { AppendableStore } from './store/types.js';
 import { PublishSession, type SessionSummary } from './stream/publish-session.js';
 import type { Logger } from './util/logger.js';
@@ -60,7 +61,8 @@ export class Gateway {
     log.info({ ffmpeg: ff }, 'ffmpeg located');
     this.streams = new Map(config.streams.map((s) => [s.id, s]));
     this.metrics = new GatewayMetrics((stream) => this.spool?.streamBytes(stream) ?? 0, () => [...this.streams.keys()]);
-    this.store = createStore(config.storage);
+    // Every stream's appends share one bounded queue to the store.
+    this.store = new QueuedStore(createStore(config.storage, log), config.storage.concurrency ?? 32);
     this.ingest = new RtmpIngest({
       host: config.server.rtmp.host,
       port: config.server.rtmp.port,

@@ -46,7 +46,7 @@ describe('example config', () => {
       log: { level: 'info' },
       server: { rtmp: { host: '0.0.0.0', port: 1935 }, http: { host: '0.0.0.0', port: 8080 } },
       ffmpeg: { path: null, stallTimeoutSeconds: 20 },
-      storage: { kind: 'fs', root: './data/objects', maxObjectBytes: 5368709120, fsync: 'always' },
+      storage: { kind: 'fs', concurrency: 32, root: './data/objects', maxObjectBytes: 5368709120, fsync: 'always' },
       spool: {
         dir: 'data/spool', fsync: 'always', fsyncIntervalMs: 1000, quotaBytesPerStream: 2 * 1024 ** 3, quotaBytesTotal: 20 * 1024 ** 3,
         memoryBytesPerStream: 16 * 1024 ** 2, segmentBytes: 64 * 1024 ** 2, retainAcked: false,
@@ -90,7 +90,7 @@ describe('defaults and merging', () => {
     expect(config.log.level).toBe('info');
     expect(config.server).toEqual({ rtmp: { host: '0.0.0.0', port: 1935 }, http: { host: '0.0.0.0', port: 8080 } });
     expect(config.ffmpeg).toEqual({ path: null, stallTimeoutSeconds: 20 });
-    expect(config.storage).toEqual({ kind: 'fs', root: join('./data', 'objects'), maxObjectBytes: 5 * 1024 ** 3, fsync: 'always' });
+    expect(config.storage).toEqual({ kind: 'fs', concurrency: 32, root: join('./data', 'objects'), maxObjectBytes: 5 * 1024 ** 3, fsync: 'always' });
     expect(config.streams).toEqual([
       {
         id: 'a', key: 'k', enabled: true, format: 'fmp4', flush: FLUSH, rollover: ROLLOVER,
@@ -102,7 +102,7 @@ describe('defaults and merging', () => {
 
   it('puts the fs root under dataDir when not given', () => {
     const config = parseConfig('dataDir: /var/lib/appendcast\nstorage:\n  kind: fs\n  maxObjectBytes: 1024\n  fsync: never\nstreams: [{ id: a, key: k }]\n', 'x.yaml', {});
-    expect(config.storage).toEqual({ kind: 'fs', root: '/var/lib/appendcast/objects', maxObjectBytes: 1024, fsync: 'never' });
+    expect(config.storage).toEqual({ kind: 'fs', concurrency: 32, root: '/var/lib/appendcast/objects', maxObjectBytes: 1024, fsync: 'never' });
   });
 
   it('merges per-stream overrides over streamDefaults, field by field', () => {
@@ -152,7 +152,7 @@ describe('defaults and merging', () => {
     ].join('\n');
     const config = parseConfig(text, 'oss.yaml', { OSS_SECRET: 'shh' });
     expect(config.storage).toEqual({
-      kind: 'oss', endpoint: 'http://127.0.0.1:9000', bucket: 'my-bucket', region: 'cn-hangzhou',
+      kind: 'oss', concurrency: 32, endpoint: 'http://127.0.0.1:9000', bucket: 'my-bucket', region: 'cn-hangzhou',
       accessKeyId: undefined, accessKeySecret: 'shh', securityToken: undefined,
       signatureVersion: 'v4', pathStyle: true, timeouts: { connectMs: 1000, headersMs: 15000, bodyMs: 30000 },
     });

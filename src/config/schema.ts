@@ -24,6 +24,8 @@ export interface ListenConfig {
 
 export interface FsStorageConfig {
   kind: 'fs';
+  /** Requests in flight to the store at once, across all streams (always set by the loader; default 32). */
+  concurrency?: number;
   /** Directory holding the objects; defaults to `<dataDir>/objects`. Relative to the process cwd. */
   root: string;
   maxObjectBytes: number;
@@ -38,6 +40,8 @@ export interface OssTimeouts {
 
 export interface OssStorageConfig {
   kind: 'oss';
+  /** Requests in flight to the store at once, across all streams (always set by the loader; default 32). */
+  concurrency?: number;
   endpoint: string;
   bucket: string;
   region: string;
@@ -183,8 +187,13 @@ const keyTemplate = () =>
 const format = () => z.enum(STREAM_FORMATS);
 const contentType = () => z.string().min(1);
 
+/** Requests in flight to the store at once, across all streams. */
+export const DEFAULT_STORE_CONCURRENCY = 32;
+const concurrency = () => int(1, 4096).default(DEFAULT_STORE_CONCURRENCY);
+
 const fsStorageSchema = z.strictObject({
   kind: z.literal('fs'),
+  concurrency: concurrency(),
   root: z.string().min(1).optional(),
   maxObjectBytes: int(1, MAX_OBJECT_BYTES).default(MAX_OBJECT_BYTES),
   fsync: z.enum(['always', 'never']).default('always'),
@@ -192,6 +201,7 @@ const fsStorageSchema = z.strictObject({
 
 const ossStorageSchema = z.strictObject({
   kind: z.literal('oss'),
+  concurrency: concurrency(),
   endpoint: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }),
   bucket: z
     .string()
