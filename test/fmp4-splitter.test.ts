@@ -6,24 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
 import { ContainerError, DEFAULT_MAX_BOX_BYTES, Fmp4Splitter } from '../src/container/index.js';
 import type { ContainerOutput, InitSegment, MediaFragment } from '../src/container/index.js';
+import { prng } from '../src/util/prng.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
 const FFPROBE = process.env.FFPROBE_PATH ?? 'ffprobe';
 
 // ---------- helpers ----------
-
-/** mulberry32: small seeded PRNG so every run sees the same chunkings. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Cuts `data` into chunks of 1 B .. 64 KiB, log-uniformly so tiny and huge chunks both occur. */
 function randomChunks(data: Buffer, rand: () => number): Buffer[] {

@@ -11,6 +11,7 @@ import type { SessionSpool, SpoolDroppedRange } from '../src/spool/session-spool
 import { Spool } from '../src/spool/spool.js';
 import type { SpoolEntry, SpoolEntryMeta, SpoolOptions } from '../src/spool/types.js';
 import { CRASH_SPOOL_OPTIONS, crashEntry } from './helpers/spool-crash-child.js';
+import { prng } from '../src/util/prng.js';
 
 const TSX = import.meta.resolve('tsx');
 const CHILD = new URL('./helpers/spool-crash-child.ts', import.meta.url).pathname;
@@ -36,18 +37,6 @@ function options(over: Partial<SpoolOptions> = {}): SpoolOptions {
 function track<T extends Spool>(s: T): T {
   spools.push(s);
   return s;
-}
-
-/** Seeded PRNG (mulberry32): reproducible sizes and bytes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomBytes(rnd: () => number, size: number): Buffer {

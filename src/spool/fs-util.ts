@@ -1,20 +1,8 @@
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { errnoCode, fsyncDir } from '../util/fs-durable.js';
 
-/** Node error codes, without `any`. */
-export function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-}
-
-/** Makes a directory entry change (create, rename, unlink) in `dir` durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+export { errnoCode, fsyncDir };
 
 /** Writes `data` to `path` atomically: temp file, (fsync), rename, (fsync the directory). */
 export async function writeFileAtomic(path: string, data: string | Buffer, durable: boolean): Promise<void> {

@@ -1,21 +1,9 @@
-import { open, mkdir, rename, rmdir } from 'node:fs/promises';
+import { mkdir, rename, rmdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, relative, sep } from 'node:path';
+import { errnoCode, fsyncDir } from '../../util/fs-durable.js';
 
-/** Node error codes, without `any`. */
-export function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-}
-
-/** Makes a directory entry change (create, rename, unlink) in `dir` durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+export { errnoCode, fsyncDir };
 
 /**
  * `mkdir -p dir`; with `durable`, every directory it created is fsynced into its parent, so a new

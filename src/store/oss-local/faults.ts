@@ -31,6 +31,7 @@ import type { Logger } from '../../util/logger.js';
 import type { AppendableStore } from '../types.js';
 import type { OperationContext } from './handlers.js';
 import { OssHttpError } from './oss-http-error.js';
+import { prng } from '../../util/prng.js';
 
 export const FAULT_KINDS = ['drop-response', '503', '500-after-commit', 'delay', 'delay-no-commit', 'reset-mid-body'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -104,18 +105,6 @@ class DropConnection extends Error {
 }
 
 const MAX_EVENTS = 10_000;
-
-/** mulberry32: tiny, fast, good enough for picking faults; fully determined by the seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function isKind(v: unknown): v is FaultKind {
   return typeof v === 'string' && (FAULT_KINDS as readonly string[]).includes(v);
