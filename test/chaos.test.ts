@@ -11,6 +11,7 @@ import { startCamera, type Camera } from './helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from './helpers/gateway-process.js';
 import { decodeErrors, probe } from './helpers/media.js';
 import { waitFor } from './helpers/net.js';
+import { readObject } from './helpers/objects.js';
 
 const CREDS = { accessKeyId: 'chaos-id', accessKeySecret: 'chaos-secret' };
 const CAMERA_SECONDS = 60;
@@ -28,12 +29,6 @@ interface ApiSession {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function streamBytes(r: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** Every session the spool retained (`retainAcked`): what reached the spool, entry by entry. */
 async function retainedSessions(spoolDir: string): Promise<Map<string, Buffer[]>> {
@@ -159,7 +154,7 @@ streams:
       const h = (await fs.head(e.key))!;
       const sid = h.metadata['appendcast-session']!;
       const list = bySession.get(sid) ?? [];
-      list.push({ key: e.key, seq: Number(h.metadata['appendcast-object-seq']), bytes: await streamBytes(await fs.read(e.key)) });
+      list.push({ key: e.key, seq: Number(h.metadata['appendcast-object-seq']), bytes: await readObject(fs, e.key) });
       bySession.set(sid, list);
     }
     expect([...bySession.keys()].sort()).toEqual([...truth.keys()].sort());

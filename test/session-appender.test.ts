@@ -14,6 +14,7 @@ import { FsStore } from '../src/store/fs/fs-store.js';
 import type { AppendableStore } from '../src/store/types.js';
 import { createLogger } from '../src/util/logger.js';
 import { decodeErrors, probe } from './helpers/media.js';
+import { readObject } from './helpers/objects.js';
 
 const FIXTURE = new URL('../fixtures/av-frag200ms.mp4', import.meta.url).pathname;
 const log = createLogger('silent');
@@ -96,15 +97,9 @@ async function objects(store: FsStore): Promise<Array<{ key: string; bytes: Buff
   const out = [];
   for (const e of list) {
     const h = (await store.head(e.key))!;
-    out.push({ key: e.key, bytes: Buffer.concat(await streamToArray(await store.read(e.key))), seq: Number(h.metadata['appendcast-object-seq']) });
+    out.push({ key: e.key, bytes: await readObject(store, e.key), seq: Number(h.metadata['appendcast-object-seq']) });
   }
   return out.sort((a, b) => a.seq - b.seq);
-}
-
-async function streamToArray(r: NodeJS.ReadableStream): Promise<Buffer[]> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return chunks;
 }
 
 /** Objects in order, the repeated init dropped from all but the first, must equal the remuxer's bytes. */
