@@ -84,3 +84,48 @@ streams:
     expect(await gw.stop()).toBe(0);
   });
 });
+
+/** Non-retryable store errors halt appends, loudly, while the spool keeps recording and the camera stays connected. */
+describe('a non-retryable store error (wrong secret): appends halt, recording goes on', () => {
+  let dir: string;
+  let oss: ServeOssProcess;
+  let gw: GatewayProcess;
+  const WRONG = 'not-the-secret-either';
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'apc-e2e-halt-'));
+    oss = await startServeOss(join(dir, 'oss'), 'cams', CREDS);
+    gw = await startGateway(dir, (p) => `
+dataDir: ${join(dir, 'data')}
+server:
+  rtmp: { host: 127.0.0.1, port: ${p.rtmp} }
+  http: { host: 127.0.0.1, port: ${p.http} }
+storage: { kind: oss, endpoint: ${oss.url}, bucket: cams, region: cn-hangzhou, pathStyle: true }
+retry: { haltedProbeSeconds: 1 }
+streams:
+  - { id: cam1, key: k1 }
+`, { OSS_ACCESS_KEY_ID: CREDS.id, OSS_ACCESS_KEY_SECRET: WRONG });
+  });
+
+  afterAll(async () => {
+    await gw?.kill();
+    await oss?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reports the halt in a metric and a log line; the spool grows; the camera is not disconnected', async () => {
+    const cam = startCamera({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/cam1?key=k1`, seconds: 5 });
+    const halted = await waitFor('appender halted', async () => metricValue(await gw.metrics(), 'appendcast_appender_halted', { stream: 'cam1' }) === 1, 15_000, 200);
+    expect(halted).toBe(true);
+    expect((await cam.done).code).toBe(0);
+    await waitFor('spool holds the recording', async () => (metricValue(await gw.metrics(), 'appendcast_spool_bytes', { stream: 'cam1' }) ?? 0) > 100_000, 10_000, 200);
+    expect(gw.logs()).toContain('appends halted by a non-retryable store error');
+    expect(gw.logs()).toContain('SignatureDoesNotMatch');
+    for (const text of [gw.logs(), await gw.metrics()]) {
+      expect(text).not.toContain(WRONG);
+      expect(text).not.toContain(CREDS.secret);
+    }
+    // Nothing reached the store.
+    expect(metricValue(await gw.metrics(), 'appendcast_appends_total', { stream: 'cam1' }) ?? 0).toBe(0);
+  });
+});
