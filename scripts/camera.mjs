@@ -17,7 +17,7 @@ const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-re',
   '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000',
   ...(seconds ? ['-t', seconds] : []),
   '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-g', '25', '-keyint_min', '25', '-sc_threshold', '0', '-b:v', '1M',
-  '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', url];
+  '-c:a', 'aac', '-b:a', '64k', '-flvflags', 'no_duration_filesize', '-f', 'flv', url];
 console.error(`camera: pushing ${stream} to ${base}/live/${stream}${seconds ? ` for ${seconds} s` : ' (Ctrl-C to stop)'}`);
 const ff = spawn(process.env.FFMPEG_PATH ?? 'ffmpeg', args, { stdio: ['ignore', 'inherit', 'inherit'] });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => ff.kill('SIGINT'));

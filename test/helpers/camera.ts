@@ -31,7 +31,7 @@ export function startCamera(o: CameraOptions): Camera {
     '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-b:v', '400k');
   if (o.audio !== false) args.push('-c:a', 'aac', '-b:a', '64k', '-ac', '1');
   if (o.onProgress) args.push('-progress', 'pipe:1', '-stats_period', '0.1');
-  args.push('-f', 'flv', o.url);
+  args.push('-flvflags', 'no_duration_filesize', '-f', 'flv', o.url);
   const proc = spawn(process.env.FFMPEG_PATH ?? 'ffmpeg', args, { stdio: ['ignore', o.onProgress ? 'pipe' : 'ignore', 'pipe'] });
   if (o.onProgress) {
     const cb = o.onProgress;
