@@ -1,4 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,9 +20,22 @@ describe('RTMP ingest (node-media-server adapter)', () => {
   const rejected: Array<{ stream: string; reason: RejectReason }> = [];
   const outputs = new Map<string, { chunks: Buffer[]; warnings: string[]; flvBytes: number; ended: Promise<void> }>();
   const ffmpeg = locateFfmpeg().path;
+  let busyPortError: unknown;
+  let signalListenersBefore = 0;
+  let cwdBefore: string[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'apc-ingest-'));
+    // Quirk: NMS calls process.exit(1) on EADDRINUSE. The adapter probes the port first.
+    const squatter = createServer();
+    const busy = await new Promise<number>((r) => squatter.listen(0, '127.0.0.1', () => r((squatter.address() as { port: number }).port)));
+    busyPortError = await new RtmpIngest({
+      host: '127.0.0.1', port: busy, stateDir: join(dir, 'nms-busy'), logger: createLogger('silent'),
+      authorize: () => ({ ok: false, reason: 'unknown-stream' }), onPublish: () => ({ write() {}, end() {} }),
+    }).start().catch((e: unknown) => e);
+    await new Promise((r) => squatter.close(r));
+    signalListenersBefore = process.listenerCount('SIGTERM') + process.listenerCount('SIGINT');
+    cwdBefore = await readdir(process.cwd());
     port = await freePort();
     ingest = new RtmpIngest({
       host: '127.0.0.1', port, stateDir: join(dir, 'nms'), logger: createLogger('silent'),
@@ -46,6 +60,22 @@ describe('RTMP ingest (node-media-server adapter)', () => {
   afterAll(async () => {
     await ingest?.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('contains node-media-server\'s process-wide quirks', async () => {
+    // A busy port is a typed error, not process.exit(1): this process is still here to check it.
+    expect(busyPortError).toMatchObject({ code: 'APC_ERR_INGEST_PORT_IN_USE' });
+    // One instance per process (module singletons): a second start is refused.
+    const second = new RtmpIngest({
+      host: '127.0.0.1', port: await freePort(), stateDir: join(dir, 'nms2'), logger: createLogger('silent'),
+      authorize: () => ({ ok: false, reason: 'unknown-stream' }), onPublish: () => ({ write() {}, end() {} }),
+    });
+    await expect(second.start()).rejects.toThrow(/one instance per process/);
+    // Its SIGINT/SIGTERM handlers (flush and re-raise) are removed: the gateway owns shutdown.
+    expect(process.listenerCount('SIGTERM') + process.listenerCount('SIGINT')).toBe(signalListenersBefore);
+    // Its JSON store lives in stateDir, not in ./data of the working directory.
+    expect(await readdir(join(dir, 'nms'))).toContain('.lock');
+    expect(await readdir(process.cwd())).toEqual(cwdBefore);
   });
 
   it('refuses an unknown stream and a wrong key: no publish, nothing written', async () => {
@@ -87,5 +117,29 @@ describe('RTMP ingest (node-media-server adapter)', () => {
     expect(Math.abs(p.duration - 4)).toBeLessThan(0.5);
     expect(p.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
     expect(ingest.publishing()).toHaveLength(0);
+  });
+
+  it('a camera that reconnects at once is a new publish, not a 30 s "resume" of the old one', async () => {
+    const before = published.length;
+    const first = startCamera({ url: `rtmp://127.0.0.1:${port}/live/cam2?key=cam2-secret`, seconds: 2 });
+    expect((await first.done).code).toBe(0);
+    const t = Date.now();
+    const again = startCamera({ url: `rtmp://127.0.0.1:${port}/live/cam2?key=cam2-secret`, seconds: 2 });
+    expect((await again.done).code).toBe(0);
+    expect(published.length).toBe(before + 2);
+    const [a, b] = published.slice(before);
+    expect(a!.id).not.toBe(b!.id);
+    expect(b!.startedAt - t).toBeLessThan(2000); // accepted at once: no grace window
+    // Each publish is its own remuxer session starting at media time 0 (no timestamp carry-over).
+    for (const p of [a!, b!]) {
+      const out = outputs.get(p.id)!;
+      await out.ended;
+      const file = join(dir, `${p.id}.mp4`);
+      await writeFile(file, Buffer.concat(out.chunks));
+      expect(await decodeErrors(file)).toBe('');
+      const pr = await probe(file);
+      expect(pr.startTime).toBeLessThan(0.2);
+      expect(Math.abs(pr.duration - 2)).toBeLessThan(0.5);
+    }
   });
 });
