@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { SessionAppender } from './appender/session-appender.js';
 import type { Config, StreamConfig } from './config/index.js';
 import { HttpServer, sendJson } from './http/http-server.js';
-import { RtmpIngest, type PublishDecision } from './ingest/rtmp/rtmp-ingest.js';
+import { RtmpIngest, type PublishDecision, type PublishInfo } from './ingest/rtmp/rtmp-ingest.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { locateFfmpeg } from './remux/ffmpeg-path.js';
 import type { SessionSpool } from './spool/session-spool.js';
@@ -15,6 +15,8 @@ import type { Logger } from './util/logger.js';
 
 /** Sessions kept per stream for /api/v1/streams after they end. */
 const HISTORY_PER_STREAM = 20;
+/** A publish whose remuxer fails more often than this in a minute is dropped. */
+const RESTARTS_PER_MINUTE = 5;
 /** On shutdown, how long to wait for the spools to drain before leaving the rest for the next start. */
 const SHUTDOWN_DRAIN_MS = 10_000;
 
@@ -49,6 +51,8 @@ export class Gateway {
   private readonly http: HttpServer;
   private spool: Spool | undefined;
   private readonly live = new Map<string, PublishSession>();
+  /** Remuxer restart times per publish (bounded restarts). */
+  private readonly restarts = new Map<string, number[]>();
   private readonly sessions = new Map<string, SessionView>();
   private readonly history = new Map<string, SessionView[]>();
   private closing: Promise<void> | undefined;
@@ -69,20 +73,9 @@ export class Gateway {
       stateDir: join(config.dataDir, 'node-media-server'),
       logger: log,
       authorize: (stream, key, app) => this.authorize(stream, key, app),
-      onPublish: (info) => {
-        const stream = this.streams.get(info.stream)!;
-        const spoolReady = this.spool!.openSession(stream.id, info.id);
-        const session = new PublishSession({ info, stream, spool: spoolReady, metrics: this.metrics, logger: log, ffmpegPath: this.ffmpegPath });
-        this.live.set(info.id, session);
-        void spoolReady.then((s) => this.startAppender(s, false), () => undefined);
-        session.on('finished', (summary) => {
-          this.live.delete(info.id);
-          const view = this.sessions.get(info.id);
-          if (view) view.summary = summary;
-        });
-        return session.sink();
-      },
+      onPublish: (info) => this.startRemuxerSession(info, 0).sink(),
     });
+    this.ingest.on('unpublish', (info) => this.restarts.delete(info.id));
     this.ingest.on('rejected', (r) => {
       // Only configured stream ids become label values: an intruder cannot blow up cardinality.
       const label = this.streams.has(r.stream) ? r.stream : '_unknown';
@@ -101,6 +94,47 @@ export class Gateway {
       this.metrics.streamUp.set({ stream: s.id }, 0);
       this.metrics.appenderHalted.set({ stream: s.id }, 0);
     }
+  }
+
+  /**
+   * One remuxer session of a publish: remuxer → splitter → its own spool session, drained by its
+   * own appender into its own objects. The first carries the publish id; a remuxer that dies or
+   * stalls while the camera still publishes is replaced by the next (`<publish>-r1`, …), fed from
+   * the camera's last keyframe, at most RESTARTS_PER_MINUTE times a minute, then the publish is
+   * dropped (the camera reconnects).
+   */
+  private startRemuxerSession(info: PublishInfo, n: number): PublishSession {
+    const stream = this.streams.get(info.stream)!;
+    const sessionId = n === 0 ? info.id : `${info.id}-r${n}`;
+    const spoolReady = this.spool!.openSession(stream.id, sessionId);
+    const session = new PublishSession({
+      info, sessionId, stream, spool: spoolReady, metrics: this.metrics, logger: this.log, ffmpegPath: this.ffmpegPath,
+      stallTimeoutMs: this.config.ffmpeg.stallTimeoutSeconds * 1000,
+    });
+    this.live.set(sessionId, session);
+    void spoolReady.then((s) => this.startAppender(s, false), () => undefined);
+    session.on('finished', (summary) => {
+      this.live.delete(sessionId);
+      const view = this.sessions.get(sessionId) ?? this.history.get(stream.id)?.find((v) => v.id === sessionId);
+      if (view) view.summary = summary;
+    });
+    session.on('remuxerLost', (reason) => {
+      const now = Date.now();
+      const recent = (this.restarts.get(info.id) ?? []).filter((t) => now - t < 60_000);
+      if (recent.length >= RESTARTS_PER_MINUTE) {
+        this.log.error({ stream: stream.id, publish: info.id, reason, restarts: recent.length }, 'remuxer keeps failing; dropping the publish (the camera will reconnect)');
+        this.ingest.kickPublish(info.id);
+        return;
+      }
+      this.restarts.set(info.id, [...recent, now]);
+      const next = this.startRemuxerSession(info, n + 1);
+      if (this.ingest.retap(info.id, next.sink())) {
+        this.log.warn({ stream: stream.id, publish: info.id, reason, session: next.id }, 'remuxer replaced; recording goes on from the last keyframe in a new object');
+      } else {
+        void next.stop(); // the publish ended meanwhile
+      }
+    });
+    return session;
   }
 
   private authorize(stream: string, key: string | undefined, app: string): PublishDecision {
@@ -209,6 +243,7 @@ export class Gateway {
             recovered: v.recovered,
             /** Not everything this session recorded is in the store yet. */
             draining: this.sessions.has(v.id),
+            remuxerPid: this.live.get(v.id)?.pid ?? null,
             halted: v.appender.halted,
             objects: v.objects,
             currentObject: v.appender.objectKey ?? null,

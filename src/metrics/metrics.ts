@@ -23,7 +23,7 @@ export class GatewayMetrics {
   });
   readonly objects = new Counter({ name: 'appendcast_objects_opened_total', help: 'Objects opened', labelNames: ['stream'], registers: [this.registry] });
   readonly lostBytes = new Counter({ name: 'appendcast_dropped_bytes_total', help: 'Bytes that will never reach the store', labelNames: ['stream', 'reason'], registers: [this.registry] });
-  readonly ffmpegRestarts = new Counter({ name: 'appendcast_ffmpeg_restarts_total', help: 'Remuxer exits that were not a clean stop', labelNames: ['stream', 'reason'], registers: [this.registry] });
+  readonly ffmpegRestarts = new Counter({ name: 'appendcast_ffmpeg_restarts_total', help: 'Remuxers replaced because they died or stalled while the camera was publishing', labelNames: ['stream', 'reason'], registers: [this.registry] });
   readonly rollovers = new Counter({ name: 'appendcast_rollovers_total', help: 'New objects opened for a reason other than a new publish', labelNames: ['stream', 'reason'], registers: [this.registry] });
   readonly reconciliations = new Counter({ name: 'appendcast_reconciliations_total', help: 'Appends of unknown outcome settled by HEAD, by outcome', labelNames: ['stream', 'outcome'], registers: [this.registry] });
   readonly appenderHalted = new Gauge({ name: 'appendcast_appender_halted', help: '1 while appends are halted by a non-retryable store error', labelNames: ['stream'], registers: [this.registry] });

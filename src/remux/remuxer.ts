@@ -121,6 +121,11 @@ export class Remuxer extends EventEmitter<RemuxerEvents> {
     return this.exitPromise;
   }
 
+  /** Kills ffmpeg at once (it stalled): whatever it had buffered is lost. */
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+  }
+
   /** Resolves when ffmpeg has exited, however that happened. */
   done(): Promise<RemuxerExit> {
     return this.exitPromise;

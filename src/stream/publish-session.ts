@@ -9,7 +9,9 @@ import type { SessionSpool } from '../spool/session-spool.js';
 import type { Logger } from '../util/logger.js';
 
 export interface SessionSummary {
+  /** The remuxer session (and spool session) id: the publish id, with `-rN` after a remuxer restart. */
   id: string;
+  publishId: string;
   stream: string;
   startedAt: string;
   endedAt: string | null;
@@ -25,6 +27,10 @@ export interface SessionSummary {
 
 export interface PublishSessionOptions {
   info: PublishInfo;
+  /** This remuxer session's id (the spool session's). */
+  sessionId: string;
+  /** A remuxer that takes input but writes nothing for this long is killed (and replaced by the gateway). */
+  stallTimeoutMs: number;
   stream: StreamConfig;
   /** Opening a session spool is asynchronous; entries wait in memory until it is ready. */
   spool: Promise<SessionSpool>;
@@ -35,6 +41,8 @@ export interface PublishSessionOptions {
 
 export interface PublishSessionEvents {
   finished: [summary: SessionSummary];
+  /** The remuxer died or stalled while the camera was still publishing. */
+  remuxerLost: [reason: string];
 }
 
 /**
@@ -52,14 +60,21 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
   private early: ContainerOutput[] = [];
   private readonly summary: SessionSummary;
   private readonly finishedPromise: Promise<SessionSummary>;
+  /** The publisher left or the gateway is stopping: a remuxer exit now is the normal end. */
+  private inputEnded = false;
+  private lostReason: string | undefined;
+  private readonly startedAt = Date.now();
+  private lastInputAt = Date.now();
+  private lastOutputAt = 0;
+  private readonly watchdog: NodeJS.Timeout;
 
   constructor(o: PublishSessionOptions) {
     super();
     this.o = o;
     const stream = o.stream.id;
-    this.log = o.logger.child({ stream, session: o.info.id });
+    this.log = o.logger.child({ stream, session: o.sessionId, publish: o.info.id });
     this.summary = {
-      id: o.info.id, stream, startedAt: new Date(o.info.startedAt).toISOString(), endedAt: null,
+      id: o.sessionId, publishId: o.info.id, stream, startedAt: new Date(o.info.startedAt).toISOString(), endedAt: null,
       remuxSha256: '', remuxBytes: 0, spooledBytes: 0, ingestBytes: 0, fragments: 0, ffmpegExit: null,
     };
     this.remuxer = new Remuxer({
@@ -80,26 +95,50 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
       void this.remuxer.stop();
     });
     this.finishedPromise = this.remuxer.done().then((exit) => this.finish(exit));
+    this.watchdog = setInterval(() => this.checkStall(), Math.min(1000, Math.max(50, o.stallTimeoutMs / 4)));
+    this.watchdog.unref();
   }
 
   get id(): string {
-    return this.o.info.id;
+    return this.o.sessionId;
+  }
+
+  get pid(): number | undefined {
+    return this.remuxer.pid;
+  }
+
+  /** Input flowing, no output for stallTimeoutMs (and past the startup probe): ffmpeg is stuck. */
+  private checkStall(): void {
+    if (this.inputEnded || this.lostReason) return;
+    const now = Date.now();
+    const limit = this.o.stallTimeoutMs;
+    const since = Math.max(this.lastOutputAt, this.startedAt);
+    if (now - since > limit && now - this.lastInputAt < limit) {
+      this.lostReason = 'stall';
+      this.log.error({ pid: this.remuxer.pid, silentMs: now - since }, 'remuxer stalled: input flows but no output; killing it');
+      this.remuxer.kill();
+    }
   }
 
   /** The FLV sink the ingest writes the publish into. */
   sink(): PublishSink {
     return {
       write: (buf) => {
+        this.lastInputAt = Date.now();
         this.summary.ingestBytes += buf.length;
         this.o.metrics.ingestBytes.inc({ stream: this.o.stream.id }, buf.length);
         this.remuxer.write(buf);
       },
-      end: () => void this.remuxer.stop(),
+      end: () => {
+        this.inputEnded = true;
+        void this.remuxer.stop();
+      },
     };
   }
 
   /** Stop now (gateway shutdown): ends ffmpeg's input so it flushes; the spool gets the rest. */
   async stop(): Promise<SessionSummary> {
+    this.inputEnded = true;
     await this.remuxer.stop();
     return this.finishedPromise;
   }
@@ -109,6 +148,7 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
   }
 
   private onRemuxData(chunk: Buffer, receivedAt: number): void {
+    this.lastOutputAt = receivedAt;
     this.remuxSha.update(chunk);
     this.summary.remuxBytes += chunk.length;
     this.o.metrics.remuxBytes.inc({ stream: this.o.stream.id }, chunk.length);
@@ -142,7 +182,10 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
   }
 
   private async finish(exit: RemuxerExit): Promise<SessionSummary> {
+    clearInterval(this.watchdog);
     const stream = this.o.stream.id;
+    // Exiting while the camera still publishes: stalled (killed above) or crashed.
+    const lost = this.inputEnded ? undefined : (this.lostReason ?? (exit.signal ? `signal-${exit.signal}` : `exit-${exit.code}`));
     if (!this.splitFailed) {
       try {
         this.spoolAll(this.splitter.flush());
@@ -157,11 +200,13 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
     } catch (err) {
       this.log.error({ err }, 'cannot seal the spool of this publish');
     }
-    if (!exit.clean) this.o.metrics.ffmpegRestarts.inc({ stream, reason: exit.signal ? `signal-${exit.signal}` : `exit-${exit.code}` });
-    this.o.metrics.streamUp.set({ stream }, 0);
+    if (lost) this.o.metrics.ffmpegRestarts.inc({ stream, reason: lost });
+    else if (!exit.clean) this.log.warn({ ffmpeg: exit }, 'remuxer did not exit cleanly at the end of the publish');
+    if (!lost) this.o.metrics.streamUp.set({ stream }, 0);
     Object.assign(this.summary, { endedAt: new Date().toISOString(), remuxSha256: this.remuxSha.digest('hex'), ffmpegExit: exit });
     this.log.info({ ffmpeg: exit, remuxBytes: this.summary.remuxBytes, remuxSha256: this.summary.remuxSha256, fragments: this.summary.fragments }, 'publish ended');
     this.emit('finished', this.summary);
+    if (lost) this.emit('remuxerLost', lost);
     return this.summary;
   }
 }

@@ -173,15 +173,41 @@ export class RtmpIngest extends EventEmitter<RtmpIngestEvents> {
     if (!broadcast) return;
     const info: PublishInfo = { id: session.id, stream: session.streamName, remote: session.ip, startedAt: Date.now() };
     const sink = this.opts.onPublish(info);
-    const tap = new this.nms!.BaseSession();
-    tap.protocol = 'flv';
-    tap.ip = ''; // no ip: NMS treats it as internal (no play events, no play auth)
-    tap.streamPath = session.streamPath;
-    tap.sendBuffer = (buf: Buffer) => sink.write(buf);
+    const tap = this.newTap(session.streamPath, sink);
     this.active.set(session.id, { session, tap, sink, info, broadcast });
     broadcast.postPlay(tap); // synchronously sends the FLV header and any cached headers
     const finish = () => this.finish(session.id);
     if (session.socket) session.socket.once('close', finish);
+  }
+
+  private newTap(streamPath: string, sink: PublishSink): NmsSession {
+    const tap = new this.nms!.BaseSession();
+    tap.protocol = 'flv';
+    tap.ip = ''; // no ip: NMS treats it as internal (no play events, no play auth)
+    tap.streamPath = streamPath;
+    tap.sendBuffer = (buf: Buffer) => sink.write(buf);
+    return tap;
+  }
+
+  /**
+   * Points a live publish at a new sink (its remuxer died or stalled): the old tap is detached
+   * (its sink is not ended: it is gone already) and a new one attached, which receives a valid
+   * start — FLV header, metadata, sequence headers, then the cached GOP from the last keyframe.
+   * False when the publish has ended meanwhile.
+   */
+  retap(publishId: string, sink: PublishSink): boolean {
+    const a = this.active.get(publishId);
+    if (!a) return false;
+    a.broadcast.donePlay(a.tap);
+    a.tap = this.newTap(a.session.streamPath, sink);
+    a.sink = sink;
+    a.broadcast.postPlay(a.tap);
+    return true;
+  }
+
+  /** Disconnects one publish (e.g. its remuxer keeps failing). */
+  kickPublish(publishId: string): void {
+    this.active.get(publishId)?.session.close();
   }
 
   private finish(id: string): void {
