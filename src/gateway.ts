@@ -119,6 +119,7 @@ export class Gateway {
       if (view) view.summary = summary;
     });
     session.on('remuxerLost', (reason) => {
+      if (this.closing) return;
       const now = Date.now();
       const recent = (this.restarts.get(info.id) ?? []).filter((t) => now - t < 60_000);
       if (recent.length >= RESTARTS_PER_MINUTE) {
