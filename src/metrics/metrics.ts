@@ -31,7 +31,6 @@ export class GatewayMetrics {
 
   /** `spoolBytes(stream)`: unacknowledged bytes in the stream's spool, read at scrape time. */
   constructor(spoolBytes: (stream: string) => number = () => 0, streams: () => string[] = () => []) {
-    const lag = this.lastAckArrival;
     for (const name of ['appendcast_spool_bytes', 'appendcast_lag_bytes']) {
       new Gauge({
         name, labelNames: ['stream'], registers: [this.registry],
@@ -41,26 +40,21 @@ export class GatewayMetrics {
         },
       });
     }
-    const frag = this.lastFragmentAt;
-    new Gauge({
-      name: 'appendcast_lag_seconds', help: 'Now minus the wall-clock arrival time of the newest fragment the store acknowledged',
-      labelNames: ['stream'], registers: [this.registry],
-      collect() {
-        this.reset();
-        const now = Date.now();
-        for (const [stream, t] of lag) this.set({ stream }, Math.max(0, (now - t) / 1000));
-      },
-    });
-    new Gauge({
-      name: 'appendcast_last_fragment_age_seconds', help: 'Now minus the arrival time of the newest fragment from the remuxer',
-      labelNames: ['stream'], registers: [this.registry],
-      collect() {
-        this.reset();
-        const now = Date.now();
-        for (const [stream, t] of frag) this.set({ stream }, Math.max(0, (now - t) / 1000));
-      },
-    });
+    this.ageGauge('appendcast_lag_seconds', 'Now minus the wall-clock arrival time of the newest fragment the store acknowledged', this.lastAckArrival);
+    this.ageGauge('appendcast_last_fragment_age_seconds', 'Now minus the arrival time of the newest fragment from the remuxer', this.lastFragmentAt);
     collectDefaultMetrics({ register: this.registry, prefix: 'appendcast_' });
+  }
+
+  /** A gauge computed at scrape time: seconds since the wall-clock time stored per stream. */
+  private ageGauge(name: string, help: string, since: ReadonlyMap<string, number>): void {
+    new Gauge({
+      name, help, labelNames: ['stream'], registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const [stream, t] of since) this.set({ stream }, Math.max(0, (now - t) / 1000));
+      },
+    });
   }
 
   fragmentArrived(stream: string, at: number): void {
