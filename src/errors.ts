@@ -25,6 +25,10 @@ export const ErrorCode = {
   Spool: 'APC_ERR_SPOOL',
   // ingest
   IngestPortInUse: 'APC_ERR_INGEST_PORT_IN_USE',
+  /** A peer broke the RTMP protocol or one of its limits; the error carries a `reason` label. */
+  RtmpProtocol: 'APC_ERR_RTMP_PROTOCOL',
+  // media parsing (FLV tags, codec configuration records, AMF)
+  MediaInvalid: 'APC_ERR_MEDIA_INVALID',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
