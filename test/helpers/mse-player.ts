@@ -292,7 +292,9 @@ const PAGE_SCRIPT = `
   for (const e of ['loadedmetadata', 'canplay', 'playing', 'waiting', 'stalled', 'seeking', 'seeked', 'pause'])
     video.addEventListener(e, () => note(e + ' t=' + video.currentTime.toFixed(3)));
   try {
-    const meta = await (await fetch('/meta')).json();
+    const mr = await fetch('/meta');
+    if (!mr.ok) throw new Error('GET /meta: ' + mr.status + ' ' + await mr.text());
+    const meta = await mr.json();
     S.isTypeSupported = MediaSource.isTypeSupported(meta.mime);
     if (!S.isTypeSupported) { S.phase = 'unsupported'; return; }
     const ms = new MediaSource();
@@ -341,6 +343,7 @@ class SegmentFeed {
   readonly fragments: MediaFragment[] = [];
   done = false;
   error: Error | null = null;
+  private closed = false;
   private waiters: Array<() => void> = [];
 
   constructor(input: PlayInput) {
@@ -352,8 +355,12 @@ class SegmentFeed {
     try {
       const source: AsyncIterable<Uint8Array> | Uint8Array[] =
         typeof input === 'string' ? [await readFile(input)] : Buffer.isBuffer(input) ? [input] : input;
-      for await (const chunk of source) this.take(splitter.push(chunk));
-      this.take(splitter.flush());
+      for await (const chunk of source) {
+        // Stop pulling from a live source once the player is done (break ends the iterator).
+        if (this.closed) break;
+        this.take(splitter.push(chunk));
+      }
+      if (!this.closed) this.take(splitter.flush());
     } catch (err) {
       this.error = err instanceof Error ? err : new Error(String(err));
     }
@@ -373,6 +380,11 @@ class SegmentFeed {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wake();
   }
 
   /** Resolves when something changed or after `ms`, whichever is first. */
@@ -457,6 +469,7 @@ export async function playInChromium(input: PlayInput, opts: PlayOptions = {}): 
   const stallMs = opts.stallMs ?? 3_000;
   const feed = new SegmentFeed(input);
   let mimeCache: InitCodecs | null = null;
+  // Only called once the feed has an init segment; a moov we cannot read throws (the page gets a 500).
   const meta = (): InitCodecs => (mimeCache ??= opts.mime
     ? { mime: opts.mime, codecs: [] }
     : codecsFromInit(feed.init!.bytes));
@@ -521,6 +534,7 @@ export async function playInChromium(input: PlayInput, opts: PlayOptions = {}): 
   } catch (err) {
     errors.push(`harness: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
+    feed.close();
     if (context) await withTimeout(context.close(), 10_000, 'browser close').catch((err: unknown) => errors.push(String(err)));
     // Safety net: playwright kills its process group on close; anything still naming our profile is ours.
     for (const pid of await pidsMentioning(profile)) {
@@ -533,7 +547,12 @@ export async function playInChromium(input: PlayInput, opts: PlayOptions = {}): 
     await rm(profile, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
   }
   if (feed.error) errors.push(`splitter: ${feed.error.message}`);
-  const m = feed.init ? meta() : { mime: opts.mime ?? '', codecs: [] };
+  let m: InitCodecs = { mime: opts.mime ?? '', codecs: [] };
+  try {
+    if (feed.init) m = meta();
+  } catch (err) {
+    errors.push(`codecs: ${err instanceof Error ? err.message : String(err)}`);
+  }
   return {
     mime: m.mime,
     codecs: /codecs="([^"]*)"/.exec(m.mime)?.[1] ?? '',
