@@ -76,6 +76,7 @@ export function parseVideoTag(tag: FlvTag): ParsedTag {
     return { kind: 'unsupported', media: 'video', codec: LEGACY_VIDEO_CODECS[codecId] ?? `video-codec-${codecId}`, tag };
   }
   const codec: VideoCodec = codecId === 7 ? 'avc' : 'hevc';
+  if (body.length === 1) return { kind: 'skip', reason: 'empty video payload', tag };
   if (body.length < 5) throw truncated(`${codec} video tag header`, tag);
   const packetType = body[1] as number;
   switch (packetType) {
@@ -215,7 +216,7 @@ export function parseAudioTag(tag: FlvTag): ParsedTag {
   const format = b0 >> 4;
   const channels: AudioPacket['channels'] = b0 & 1 ? 2 : 1;
   if (format === 10) {
-    if (body.length < 2) throw truncated('AAC audio tag header', tag);
+    if (body.length === 1) return { kind: 'skip', reason: 'empty audio payload', tag };
     const aacPacketType = body[1] as number;
     if (aacPacketType > 1) throw new MediaError('flv-tag-invalid', `AAC audio tag: AACPacketType ${aacPacketType} (ts ${tag.timestamp})`);
     const data = body.subarray(2);
@@ -232,7 +233,9 @@ export function parseAudioTag(tag: FlvTag): ParsedTag {
     // Enhanced audio: the FourCC names the codec for the refusal (unless a ModEx/Multitrack prefix hides it).
     const packetType = b0 & 0x0f;
     if (packetType !== 5 && packetType !== 7) {
-      return { kind: 'unsupported', media: 'audio', codec: printableFourcc(body.toString('latin1', 1, 5)), tag };
+      const fourcc = body.toString('latin1', 1, 5);
+      // `mp4a` is AAC, but carried in the v2 enhanced-audio header, which this path does not take.
+      return { kind: 'unsupported', media: 'audio', codec: fourcc === 'mp4a' ? 'enhanced-aac' : printableFourcc(fourcc), tag };
     }
   }
   return { kind: 'unsupported', media: 'audio', codec: AUDIO_FORMATS[format] ?? `audio-format-${format}`, tag };
