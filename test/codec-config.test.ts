@@ -308,7 +308,7 @@ async function ffmpegReadsSps(name: string, sps: Buffer, vps: Buffer): Promise<{
 }
 
 describe('H.265 SPS beyond what x265 writes, cross-checked with ffmpeg trace_headers', () => {
-  let vps = Buffer.alloc(0);
+  let vps: Buffer = Buffer.alloc(0);
   beforeAll(async () => {
     const { record } = await x265('vps-source', '320x240', []);
     vps = parseHevcConfig(record).arrays.find((a) => a.nalType === 32)?.units[0] as Buffer;
@@ -435,8 +435,8 @@ describe('AudioSpecificConfig', () => {
 });
 
 describe('hostile avcC / hvcC', () => {
-  let avcc = Buffer.alloc(0);
-  let hvcc = Buffer.alloc(0);
+  let avcc: Buffer = Buffer.alloc(0);
+  let hvcc: Buffer = Buffer.alloc(0);
   beforeAll(async () => {
     avcc = (await x264('hostile-src', '320x240', ['-preset', 'ultrafast'])).record;
     hvcc = (await x265('hostile-src', '320x240', [])).record;
