@@ -1,8 +1,9 @@
-import { join } from 'node:path';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { SessionAppender } from './appender/session-appender.js';
 import type { Config, StreamConfig } from './config/index.js';
 import { HttpServer, sendJson } from './http/http-server.js';
-import { RtmpIngest, type PublishDecision, type PublishInfo } from './ingest/rtmp/rtmp-ingest.js';
+import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
+import type { PublishDecision, PublishInfo, PublishRequest } from './ingest/types.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { locateFfmpeg } from './remux/ffmpeg-path.js';
 import type { SessionSpool } from './spool/session-spool.js';
@@ -10,6 +11,8 @@ import { Spool } from './spool/spool.js';
 import { createStore } from './store/create-store.js';
 import { QueuedStore } from './store/queued-store.js';
 import type { AppendableStore } from './store/types.js';
+import type { RemuxChoice } from './stream/codec-probe.js';
+import { PublishFeed } from './stream/publish-feed.js';
 import { PublishSession, type SessionSummary } from './stream/publish-session.js';
 import type { Logger } from './util/logger.js';
 
@@ -47,7 +50,8 @@ export class Gateway {
   private readonly log: Logger;
   private readonly ffmpegPath: string;
   private readonly streams: Map<string, StreamConfig>;
-  private readonly ingest: RtmpIngest;
+  private readonly ingest: RtmpServer;
+  private readonly feeds = new Map<string, PublishFeed>();
   private readonly http: HttpServer;
   private spool: Spool | undefined;
   private readonly live = new Map<string, PublishSession>();
@@ -64,24 +68,26 @@ export class Gateway {
     this.ffmpegPath = ff.path;
     log.info({ ffmpeg: ff }, 'ffmpeg located');
     this.streams = new Map(config.streams.map((s) => [s.id, s]));
-    this.metrics = new GatewayMetrics((stream) => this.spool?.streamBytes(stream) ?? 0, () => [...this.streams.keys()]);
+    this.metrics = new GatewayMetrics((stream) => this.spool?.streamBytes(stream) ?? 0, () => [...this.streams.keys()],
+      () => ({ connections: this.ingest.connectionCount, heldBytes: this.ingest.heldBytes }));
     // Every stream's appends share one bounded queue to the store.
     this.store = new QueuedStore(createStore(config.storage, log), config.storage.concurrency ?? 32);
-    this.ingest = new RtmpIngest({
+    this.ingest = new RtmpServer({
       host: config.server.rtmp.host,
       port: config.server.rtmp.port,
-      stateDir: join(config.dataDir, 'node-media-server'),
+      limits: config.server.rtmp.limits,
       logger: log,
-      authorize: (stream, key, app) => this.authorize(stream, key, app),
-      onPublish: (info) => this.startRemuxerSession(info, 0).sink(),
+      authorize: (req) => this.authorize(req),
+      onPublish: (info) => this.startPublish(info),
     });
-    this.ingest.on('unpublish', (info) => this.restarts.delete(info.id));
     this.ingest.on('rejected', (r) => {
       // Only configured stream ids become label values: an intruder cannot blow up cardinality.
       const label = this.streams.has(r.stream) ? r.stream : '_unknown';
       this.metrics.rejectedPublishes.inc({ stream: label, reason: r.reason });
-      log.warn({ stream: r.stream, app: r.app, remote: r.remote, reason: r.reason }, 'publish refused');
+      log.warn({ stream: r.stream.slice(0, 64), app: r.app.slice(0, 64), remote: r.remote, reason: r.reason }, 'publish refused');
     });
+    this.ingest.on('protocolError', (e) => this.metrics.rtmpProtocolErrors.inc({ reason: e.reason }));
+    this.ingest.on('connectionRefused', (e) => this.metrics.rtmpProtocolErrors.inc({ reason: e.reason }));
     this.http = new HttpServer(log)
       .route('/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }))
       .route('/metrics', async (_req, res) => {
@@ -96,20 +102,30 @@ export class Gateway {
     }
   }
 
+  /** A new publish: its feed (the sink the RTMP server writes into) and its first remuxer session. */
+  private startPublish(info: PublishInfo): PublishFeed {
+    const feed: PublishFeed = new PublishFeed(info, this.startRemuxerSession(info, 0), () => {
+      this.feeds.delete(info.id);
+      this.restarts.delete(info.id);
+    });
+    this.feeds.set(info.id, feed);
+    return feed;
+  }
+
   /**
-   * One remuxer session of a publish: remuxer → splitter → its own spool session, drained by its
-   * own appender into its own objects. The first carries the publish id; a remuxer that dies or
-   * stalls while the camera still publishes is replaced by the next (`<publish>-r1`, …), fed from
-   * the camera's last keyframe, at most RESTARTS_PER_MINUTE times a minute, then the publish is
-   * dropped (the camera reconnects).
+   * One remuxer session of a publish: remuxer → its own spool session, drained by its own appender
+   * into its own objects. The first carries the publish id; an ffmpeg remuxer that dies or stalls
+   * while the camera still publishes is replaced by the next (`<publish>-r1`, …), fed from the
+   * camera's last keyframe, at most RESTARTS_PER_MINUTE times a minute, then the publish is dropped
+   * (the camera reconnects).
    */
-  private startRemuxerSession(info: PublishInfo, n: number): PublishSession {
+  private startRemuxerSession(info: PublishInfo, n: number, choice?: RemuxChoice): PublishSession {
     const stream = this.streams.get(info.stream)!;
     const sessionId = n === 0 ? info.id : `${info.id}-r${n}`;
     const spoolReady = this.spool!.openSession(stream.id, sessionId);
     const session = new PublishSession({
       info, sessionId, stream, spool: spoolReady, metrics: this.metrics, logger: this.log, ffmpegPath: this.ffmpegPath,
-      stallTimeoutMs: this.config.ffmpeg.stallTimeoutSeconds * 1000,
+      stallTimeoutMs: this.config.ffmpeg.stallTimeoutSeconds * 1000, ...(choice ? { choice } : {}),
     });
     this.live.set(sessionId, session);
     void spoolReady.then((s) => this.startAppender(s, false), () => undefined);
@@ -118,32 +134,36 @@ export class Gateway {
       const view = this.sessions.get(sessionId) ?? this.history.get(stream.id)?.find((v) => v.id === sessionId);
       if (view) view.summary = summary;
     });
-    session.on('remuxerLost', (reason) => {
-      if (this.closing) return;
+    session.on('failed', () => this.ingest.kickPublish(info.id, 'the camera\'s media cannot be recorded'));
+    session.on('remuxerLost', (reason, lostChoice) => {
+      const feed = this.feeds.get(info.id);
+      if (this.closing || !feed) return;
       const now = Date.now();
       const recent = (this.restarts.get(info.id) ?? []).filter((t) => now - t < 60_000);
       if (recent.length >= RESTARTS_PER_MINUTE) {
         this.log.error({ stream: stream.id, publish: info.id, reason, restarts: recent.length }, 'remuxer keeps failing; dropping the publish (the camera will reconnect)');
-        this.ingest.kickPublish(info.id);
+        this.ingest.kickPublish(info.id, 'the remuxer keeps failing');
         return;
       }
       this.restarts.set(info.id, [...recent, now]);
-      const next = this.startRemuxerSession(info, n + 1);
-      if (this.ingest.retap(info.id, next.sink())) {
+      const next = this.startRemuxerSession(info, n + 1, lostChoice);
+      if (feed.replace(next)) {
         this.log.warn({ stream: stream.id, publish: info.id, reason, session: next.id }, 'remuxer replaced; recording goes on from the last keyframe in a new object');
       } else {
-        void next.stop(); // the publish ended meanwhile
+        void next.end(); // the publish ended meanwhile
       }
     });
     return session;
   }
 
-  private authorize(stream: string, key: string | undefined, app: string): PublishDecision {
-    if (app !== 'live') return { ok: false, reason: 'wrong-app' };
-    const cfg = this.streams.get(stream);
+  private authorize(req: PublishRequest): PublishDecision {
+    if (req.app !== this.config.server.rtmp.app) return { ok: false, reason: 'wrong-app' };
+    const cfg = this.streams.get(req.stream);
     if (!cfg) return { ok: false, reason: 'unknown-stream' };
     if (!cfg.enabled) return { ok: false, reason: 'disabled' };
-    return key === cfg.key ? { ok: true } : { ok: false, reason: 'bad-key' };
+    if (!keysEqual(req.key, cfg.key)) return { ok: false, reason: 'bad-key' };
+    if ([...this.feeds.values()].some((f) => f.info.stream === req.stream)) return { ok: false, reason: 'already-publishing' };
+    return { ok: true };
   }
 
   /** Settings for a stream that has a spool but is no longer in the config: drain it with the defaults. */
@@ -178,7 +198,7 @@ export class Gateway {
     appender.on('finished', () => {
       this.sessions.delete(spool.sessionId);
       const busy = [...this.sessions.values()].some((v) => v.stream === stream);
-      if (!busy && !this.ingest.publishing().some((p) => p.stream === stream)) m.streamDrained(stream);
+      if (!busy && ![...this.feeds.values()].some((f) => f.info.stream === stream)) m.streamDrained(stream);
     });
     void appender.start();
   }
@@ -198,9 +218,9 @@ export class Gateway {
       if (!s.sealed) await s.seal();
       this.startAppender(s, true);
     }
-    await this.ingest.start();
+    const r = await this.ingest.listen();
     const a = await this.http.listen(this.config.server.http.port, this.config.server.http.host);
-    const addrs = { rtmp: { host: this.config.server.rtmp.host, port: this.ingest.port }, http: { host: a.address, port: a.port } };
+    const addrs = { rtmp: { host: r.address, port: r.port }, http: { host: a.address, port: a.port } };
     this.log.info({ ...addrs, storage: this.config.storage.kind, streams: [...this.streams.keys()], recovered: sessions.length }, 'gateway started');
     return addrs;
   }
@@ -214,7 +234,7 @@ export class Gateway {
       this.log.info({ live: this.live.size, sessions: this.sessions.size }, 'gateway stopping');
       const live = [...this.live.values()];
       await this.ingest.close();
-      await Promise.all(live.map((s) => s.stop()));
+      await Promise.all(live.map((s) => s.end()));
       const appenders = [...this.sessions.values()].map((v) => v.appender);
       const drained = Promise.all(appenders.map((a) => a.start()));
       const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), SHUTDOWN_DRAIN_MS).unref());
@@ -231,7 +251,7 @@ export class Gateway {
   }
 
   describe(): unknown {
-    const publishing = new Set(this.ingest.publishing().map((p) => p.stream));
+    const publishing = new Set([...this.feeds.values()].map((f) => f.info.stream));
     const ids = new Set([...this.streams.keys(), ...this.history.keys()]);
     return {
       streams: [...ids].map((id) => {
@@ -245,6 +265,7 @@ export class Gateway {
             /** Not everything this session recorded is in the store yet. */
             draining: this.sessions.has(v.id),
             remuxerPid: this.live.get(v.id)?.pid ?? null,
+            remux: v.summary?.remux ?? this.live.get(v.id)?.remuxKind ?? null,
             halted: v.appender.halted,
             objects: v.objects,
             currentObject: v.appender.objectKey ?? null,
@@ -254,4 +275,12 @@ export class Gateway {
       }),
     };
   }
+}
+
+/** Constant-time comparison of a presented key with the configured one (no timing oracle on keys). */
+function keysEqual(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
 }

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
+import { DEFAULT_RTMP_LIMITS } from '../src/ingest/rtmp/server-limits.js';
 import {
   ConfigError,
   configJsonSchema,
@@ -44,7 +45,17 @@ describe('example config', () => {
     const expected: Config = {
       dataDir: './data',
       log: { level: 'info' },
-      server: { rtmp: { host: '0.0.0.0', port: 1935 }, http: { host: '0.0.0.0', port: 8080 } },
+      server: {
+        rtmp: {
+          host: '0.0.0.0', port: 1935, app: 'live',
+          limits: {
+            handshakeTimeoutMs: 5000, publishTimeoutMs: 10_000, mediaTimeoutMs: 10_000, maxMessageBytes: 8 * 1024 ** 2, maxChunkStreams: 64,
+            maxChunkSize: 16 * 1024 ** 2, maxAmfDepth: 16, maxHeldBytesPerConnection: 9 * 1024 ** 2, maxHeldBytesTotal: 256 * 1024 ** 2,
+            maxConnections: 1000, maxConnectionsPerAddress: 100, maxWriteBufferBytes: 1024 ** 2,
+          },
+        },
+        http: { host: '0.0.0.0', port: 8080 },
+      },
       ffmpeg: { path: null, stallTimeoutSeconds: 20 },
       storage: { kind: 'fs', concurrency: 32, root: './data/objects', maxObjectBytes: 5368709120, fsync: 'always' },
       spool: {
@@ -52,10 +63,10 @@ describe('example config', () => {
         memoryBytesPerStream: 16 * 1024 ** 2, segmentBytes: 64 * 1024 ** 2, retainAcked: false,
       },
       retry: { baseDelayMs: 250, maxDelayMs: 15_000, haltedProbeSeconds: 60 },
-      streamDefaults: { format: 'fmp4', flush: FLUSH, rollover: ROLLOVER, keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4' },
+      streamDefaults: { format: 'fmp4', remux: 'native', flush: FLUSH, rollover: ROLLOVER, keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4' },
       streams: [
         {
-          id: 'cam1', key: 'change-me', enabled: true, format: 'fmp4', flush: FLUSH, rollover: ROLLOVER,
+          id: 'cam1', key: 'change-me', enabled: true, format: 'fmp4', remux: 'native', flush: FLUSH, rollover: ROLLOVER,
           keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4',
         },
       ],
@@ -88,12 +99,12 @@ describe('defaults and merging', () => {
     const config = parseConfig('streams:\n  - id: a\n    key: k\n', 'min.yaml', {});
     expect(config.dataDir).toBe('./data');
     expect(config.log.level).toBe('info');
-    expect(config.server).toEqual({ rtmp: { host: '0.0.0.0', port: 1935 }, http: { host: '0.0.0.0', port: 8080 } });
+    expect(config.server).toEqual({ rtmp: { host: '0.0.0.0', port: 1935, app: 'live', limits: DEFAULT_RTMP_LIMITS }, http: { host: '0.0.0.0', port: 8080 } });
     expect(config.ffmpeg).toEqual({ path: null, stallTimeoutSeconds: 20 });
     expect(config.storage).toEqual({ kind: 'fs', concurrency: 32, root: join('./data', 'objects'), maxObjectBytes: 5 * 1024 ** 3, fsync: 'always' });
     expect(config.streams).toEqual([
       {
-        id: 'a', key: 'k', enabled: true, format: 'fmp4', flush: FLUSH, rollover: ROLLOVER,
+        id: 'a', key: 'k', enabled: true, format: 'fmp4', remux: 'native', flush: FLUSH, rollover: ROLLOVER,
         keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4',
       },
     ]);
@@ -126,14 +137,35 @@ describe('defaults and merging', () => {
     ].join('\n');
     const config = parseConfig(text, 'merge.yaml', {});
     expect(config.streams[0]).toEqual({
-      id: 'cam1', key: 'k1', enabled: true, format: 'fmp4', keyTemplate: '{stream}/{seq}.mp4', fragmentDurationMs: null, contentType: 'video/iso.segment',
+      id: 'cam1', key: 'k1', enabled: true, format: 'fmp4', remux: 'native', keyTemplate: '{stream}/{seq}.mp4', fragmentDurationMs: null, contentType: 'video/iso.segment',
       flush: { ...FLUSH, maxDelayMs: 0 }, rollover: { ...ROLLOVER, maxBytes: 1048576, maxDurationSeconds: null },
     });
     expect(config.streams[1]).toEqual({
-      id: 'cam2', key: 'k2', enabled: false, format: 'fmp4', flush: FLUSH, rollover: ROLLOVER,
+      id: 'cam2', key: 'k2', enabled: false, format: 'fmp4', remux: 'native', flush: FLUSH, rollover: ROLLOVER,
       keyTemplate: 'live/{stream}/{yyyy}{MM}{dd}-{HH}{mm}{ss}{SSS}-{seq}.mp4', fragmentDurationMs: 500, contentType: 'video/mp4',
     });
     expect(config.streamDefaults.fragmentDurationMs).toBe(500);
+  });
+
+  it('takes RTMP limits in seconds and bytes, derives the per-connection budget, and a per-stream remux', () => {
+    const config = parseConfig([
+      'server:',
+      '  rtmp:',
+      '    app: cams',
+      '    limits: { handshakeTimeoutSeconds: 0.5, mediaTimeoutSeconds: 3, maxMessageBytes: 1048576, maxConnectionsPerAddress: 2 }',
+      'streamDefaults: { remux: ffmpeg }',
+      'streams:',
+      '  - { id: a, key: k }',
+      '  - { id: b, key: k, remux: native }',
+    ].join('\n'), 'rtmp.yaml', {});
+    expect(config.server.rtmp.app).toBe('cams');
+    expect(config.server.rtmp.limits).toEqual({
+      ...DEFAULT_RTMP_LIMITS, handshakeTimeoutMs: 500, mediaTimeoutMs: 3000, maxMessageBytes: 1024 ** 2,
+      maxHeldBytesPerConnection: 2 * 1024 ** 2, maxConnectionsPerAddress: 2,
+    });
+    expect(config.streams.map((s) => s.remux)).toEqual(['ffmpeg', 'native']);
+    expect(() => parseConfig('server: { rtmp: { limits: { maxChunkStreams: 2 } } }\nstreams: [{ id: a, key: k }]', 'x.yaml', {})).toThrow(/maxChunkStreams/);
+    expect(() => parseConfig('streams: [{ id: a, key: k, remux: gstreamer }]', 'x.yaml', {})).toThrow(/remux/);
   });
 
   it('parses an oss storage section with its defaults', () => {

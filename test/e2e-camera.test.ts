@@ -85,7 +85,7 @@ streams:
 
       for (const s of api.streams) {
         const session = s.sessions[0]!;
-        expect(session.ffmpegExit?.clean).toBe(true);
+        expect(session.remuxExit?.clean).toBe(true);
         expect(session.objects).toHaveLength(1);
         const key = session.objects[0]!;
         expect(key.startsWith(`${s.id}/`)).toBe(true);

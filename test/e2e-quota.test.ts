@@ -108,7 +108,7 @@ streams:
         return s?.endedAt && !s.draining ? s : undefined;
       }, 30_000, 200);
       const metrics = await gw.metrics();
-      expect(session.ffmpegExit?.clean).toBe(true);
+      expect(session.remuxExit?.clean).toBe(true);
       expect(session.spooledBytes).toBe(session.remuxBytes);
 
       // The objects, from the API and from the store by their metadata, agree.

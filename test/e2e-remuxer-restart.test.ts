@@ -23,7 +23,7 @@ interface ApiSession {
 const CAMERA_SECONDS = 16;
 
 /**
- * ffmpeg can hang or die under a live camera. The gateway kills a remuxer that takes input but
+ * ffmpeg (the remuxer for G.711 audio, or with `remux: ffmpeg`) can hang or die under a live camera. The gateway kills a remuxer that takes input but
  * writes nothing for ffmpeg.stallTimeoutSeconds, replaces a dead one, and the recording goes on —
  * the camera never notices.
  */
@@ -43,7 +43,7 @@ server:
 ffmpeg: { stallTimeoutSeconds: 2 }
 storage: { kind: fs, root: ${root}, fsync: never }
 streams:
-  - { id: cam1, key: k1 }
+  - { id: cam1, key: k1, remux: ffmpeg }
 `);
   });
 

@@ -81,7 +81,7 @@ streams:
       const measured: Record<string, unknown> = {};
       for (const stream of ['bysize', 'bytime'] as const) {
         const session = api.streams.find((s) => s.id === stream)!.sessions[0]!;
-        expect(session.ffmpegExit?.clean).toBe(true);
+        expect(session.remuxExit?.clean).toBe(true);
         expect(session.remuxBytes).toBeGreaterThan(0);
         expect(session.spooledBytes).toBe(session.remuxBytes);
 

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_RTMP_LIMITS, type RtmpServerLimits } from '../ingest/rtmp/server-limits.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public model: what consumers get after loading (every default applied, streams merged).
@@ -20,6 +21,13 @@ export const MAX_OBJECT_BYTES = 5 * 1024 ** 3;
 export interface ListenConfig {
   host: string;
   port: number;
+}
+
+/** The RTMP listener: where, which application, and its limits against hostile or broken peers. */
+export interface RtmpConfig extends ListenConfig {
+  /** The RTMP application cameras publish to: rtmp://host:port/<app>/<stream>?key=… */
+  app: string;
+  limits: RtmpServerLimits;
 }
 
 export interface FsStorageConfig {
@@ -92,8 +100,13 @@ export interface RetryPolicy {
   haltedProbeSeconds: number;
 }
 
+/** native: in-process remux (H.264/H.265 + AAC; G.711 goes to ffmpeg by itself); ffmpeg: always a child ffmpeg (H.264). */
+export const REMUX_SETTINGS = ['native', 'ffmpeg'] as const;
+export type RemuxSetting = (typeof REMUX_SETTINGS)[number];
+
 export interface StreamDefaults {
   format: StreamFormat;
+  remux: RemuxSetting;
   flush: FlushPolicy;
   rollover: RolloverPolicy;
   keyTemplate: string;
@@ -113,7 +126,7 @@ export interface StreamConfig extends StreamDefaults {
 export interface Config {
   dataDir: string;
   log: { level: LogLevel };
-  server: { rtmp: ListenConfig; http: ListenConfig };
+  server: { rtmp: RtmpConfig; http: ListenConfig };
   ffmpeg: { path: string | null; stallTimeoutSeconds: number };
   storage: StorageConfig;
   spool: SpoolConfig;
@@ -185,6 +198,46 @@ const keyTemplate = () =>
     });
 
 const format = () => z.enum(STREAM_FORMATS);
+const remux = () => z.enum(REMUX_SETTINGS);
+
+const seconds = (max: number) => z.preprocess(fromNumericString, z.number().positive().max(max));
+const rtmpLimitsSchema = z
+  .strictObject({
+    handshakeTimeoutSeconds: seconds(3600).default(DEFAULT_RTMP_LIMITS.handshakeTimeoutMs / 1000),
+    publishTimeoutSeconds: seconds(3600).default(DEFAULT_RTMP_LIMITS.publishTimeoutMs / 1000),
+    mediaTimeoutSeconds: seconds(3600).default(DEFAULT_RTMP_LIMITS.mediaTimeoutMs / 1000),
+    maxMessageBytes: int(1024, 64 * 1024 * 1024).default(DEFAULT_RTMP_LIMITS.maxMessageBytes),
+    maxChunkStreams: int(4, 65_599).default(DEFAULT_RTMP_LIMITS.maxChunkStreams),
+    maxChunkSize: int(128, 0x7fffffff).default(DEFAULT_RTMP_LIMITS.maxChunkSize),
+    maxAmfDepth: int(2, 64).default(DEFAULT_RTMP_LIMITS.maxAmfDepth),
+    maxHeldBytesPerConnection: int(4096, 1024 * 1024 * 1024).optional(),
+    maxHeldBytesTotal: int(4096, Number.MAX_SAFE_INTEGER).default(DEFAULT_RTMP_LIMITS.maxHeldBytesTotal),
+    maxConnections: int(1, 1_000_000).default(DEFAULT_RTMP_LIMITS.maxConnections),
+    maxConnectionsPerAddress: int(1, 1_000_000).default(DEFAULT_RTMP_LIMITS.maxConnectionsPerAddress),
+  })
+  .prefault({})
+  .transform((l): RtmpServerLimits => ({
+    handshakeTimeoutMs: l.handshakeTimeoutSeconds * 1000,
+    publishTimeoutMs: l.publishTimeoutSeconds * 1000,
+    mediaTimeoutMs: l.mediaTimeoutSeconds * 1000,
+    maxMessageBytes: l.maxMessageBytes,
+    maxChunkStreams: l.maxChunkStreams,
+    maxChunkSize: l.maxChunkSize,
+    maxAmfDepth: l.maxAmfDepth,
+    // By default one maximal message plus a little interleaved audio.
+    maxHeldBytesPerConnection: l.maxHeldBytesPerConnection ?? l.maxMessageBytes + 1024 * 1024,
+    maxHeldBytesTotal: l.maxHeldBytesTotal,
+    maxConnections: l.maxConnections,
+    maxConnectionsPerAddress: l.maxConnectionsPerAddress,
+    maxWriteBufferBytes: DEFAULT_RTMP_LIMITS.maxWriteBufferBytes,
+  }));
+
+const rtmpSchema = z.strictObject({
+  host: z.string().min(1).default('0.0.0.0'),
+  port: int(0, 65535).default(1935),
+  app: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, 'the RTMP app is 1-64 characters of a-z, A-Z, 0-9, "_", "." and "-"').default('live'),
+  limits: rtmpLimitsSchema,
+});
 const contentType = () => z.string().min(1);
 
 /** Requests in flight to the store at once, across all streams. */
@@ -259,6 +312,7 @@ const retrySchema = z.strictObject({
 
 const streamDefaultsSchema = z.strictObject({
   format: format().default('fmp4'),
+  remux: remux().default('native'),
   flush: flushSchema().prefault({}),
   rollover: rolloverSchema().prefault({}),
   keyTemplate: keyTemplate().default(DEFAULT_KEY_TEMPLATE),
@@ -267,12 +321,13 @@ const streamDefaultsSchema = z.strictObject({
 });
 
 const streamSchema = z.strictObject({
-  // node-media-server's stream name rule.
+  // Stream ids become URL path segments, object keys and metric label values.
   id: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'stream ids are 1-64 characters of a-z, A-Z, 0-9, "_" and "-"'),
   key: z.string().min(1, 'publish key must not be empty'),
   enabled: bool().default(true),
   // Overrides of streamDefaults: absent means inherit.
   format: format().optional(),
+  remux: remux().optional(),
   flush: flushSchema().partial().optional(),
   rollover: rolloverSchema().partial().optional(),
   keyTemplate: keyTemplate().optional(),
@@ -320,7 +375,7 @@ export const ConfigSchema = z
   .strictObject({
     dataDir: z.string().min(1).default('./data'),
     log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
-    server: z.strictObject({ rtmp: listen(1935).prefault({}), http: listen(8080).prefault({}) }).prefault({}),
+    server: z.strictObject({ rtmp: rtmpSchema.prefault({}), http: listen(8080).prefault({}) }).prefault({}),
     ffmpeg: z
       .strictObject({
         path: nullableString().default(null),
@@ -343,6 +398,7 @@ export const ConfigSchema = z
         key: s.key,
         enabled: s.enabled,
         format: s.format ?? defaults.format,
+        remux: s.remux ?? defaults.remux,
         flush: { ...defaults.flush, ...definedOnly(s.flush) },
         rollover: { ...defaults.rollover, ...definedOnly(s.rollover) },
         keyTemplate: s.keyTemplate ?? defaults.keyTemplate,

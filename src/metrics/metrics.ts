@@ -28,9 +28,25 @@ export class GatewayMetrics {
   readonly reconciliations = new Counter({ name: 'appendcast_reconciliations_total', help: 'Appends of unknown outcome settled by HEAD, by outcome', labelNames: ['stream', 'outcome'], registers: [this.registry] });
   readonly appenderHalted = new Gauge({ name: 'appendcast_appender_halted', help: '1 while appends are halted by a non-retryable store error', labelNames: ['stream'], registers: [this.registry] });
   readonly rejectedPublishes = new Counter({ name: 'appendcast_rejected_publishes_total', help: 'Publish attempts refused', labelNames: ['stream', 'reason'], registers: [this.registry] });
+  readonly rtmpProtocolErrors = new Counter({ name: 'appendcast_rtmp_protocol_errors_total', help: 'RTMP connections closed for breaking the protocol or a limit, by reason', labelNames: ['reason'], registers: [this.registry] });
 
-  /** `spoolBytes(stream)`: unacknowledged bytes in the stream's spool, read at scrape time. */
-  constructor(spoolBytes: (stream: string) => number = () => 0, streams: () => string[] = () => []) {
+  /**
+   * `spoolBytes(stream)`: unacknowledged bytes in the stream's spool, read at scrape time;
+   * `rtmp()`: the RTMP server's open connections and bytes held in partial messages.
+   */
+  constructor(
+    spoolBytes: (stream: string) => number = () => 0,
+    streams: () => string[] = () => [],
+    rtmp: () => { connections: number; heldBytes: number } = () => ({ connections: 0, heldBytes: 0 }),
+  ) {
+    new Gauge({
+      name: 'appendcast_rtmp_connections', help: 'Open RTMP connections (publishing or not)', registers: [this.registry],
+      collect() { this.set(rtmp().connections); },
+    });
+    new Gauge({
+      name: 'appendcast_rtmp_held_bytes', help: 'Bytes the RTMP server holds in partly received messages, all connections', registers: [this.registry],
+      collect() { this.set(rtmp().heldBytes); },
+    });
     for (const name of ['appendcast_spool_bytes', 'appendcast_lag_bytes']) {
       new Gauge({
         name, labelNames: ['stream'], registers: [this.registry],

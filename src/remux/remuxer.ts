@@ -9,6 +9,8 @@ export interface RemuxerOptions {
   inputFormat: 'flv';
   /** ffmpeg -frag_duration in ms; undefined = one fragment per GOP. */
   fragmentDurationMs?: number | undefined;
+  /** `aac` transcodes the audio (G.711 does not play in browsers); video is always copied. Default copy. */
+  audio?: 'copy' | 'aac';
   /** How long stop() waits after closing stdin before SIGTERM, then again before SIGKILL. */
   stopGraceMs?: number;
 }
@@ -28,14 +30,15 @@ export interface RemuxerEvents {
 }
 
 /**
- * The argv for a `-c copy` remux to fragmented MP4 on stdout. `-analyzeduration 1000000` keeps the
+ * The argv for a `-c copy` remux (or copy video, AAC audio) to fragmented MP4 on stdout. `-analyzeduration 1000000` keeps the
  * first output within about a second even for video-only cameras (NMS's FLV header always claims
  * audio); probesize is never shrunk (that drops frames). `+skip_trailer` keeps the `mfra` index out
  * of the stream, so every byte on stdout belongs to the init segment or to a fragment.
  */
-export function remuxArgs(opts: Pick<RemuxerOptions, 'inputFormat' | 'fragmentDurationMs'>): string[] {
+export function remuxArgs(opts: Pick<RemuxerOptions, 'inputFormat' | 'fragmentDurationMs' | 'audio'>): string[] {
+  const audio = opts.audio === 'aac' ? ['-c:a', 'aac', '-b:a', '64k'] : ['-c:a', 'copy'];
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-analyzeduration', '1000000', '-f', opts.inputFormat, '-i', 'pipe:0',
-    '-map', '0:v?', '-map', '0:a?', '-c', 'copy', '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_trailer'];
+    '-map', '0:v?', '-map', '0:a?', '-c:v', 'copy', ...audio, '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_trailer'];
   if (opts.fragmentDurationMs) args.push('-frag_duration', String(Math.round(opts.fragmentDurationMs * 1000)));
   args.push('pipe:1');
   return args;

@@ -1,12 +1,16 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { StreamConfig } from '../config/index.js';
-import { Fmp4Splitter, type ContainerOutput } from '../container/index.js';
-import type { PublishInfo, PublishSink } from '../ingest/rtmp/rtmp-ingest.js';
+import type { ContainerOutput } from '../container/index.js';
+import type { PublishInfo } from '../ingest/types.js';
+import type { MediaPacket } from '../media/types.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
-import { Remuxer, type RemuxerExit } from '../remux/remuxer.js';
+import { FfmpegRemuxStage } from '../remux/ffmpeg-remux-stage.js';
+import { NativeRemuxStage } from '../remux/native-remux-stage.js';
+import type { RemuxExit, RemuxKind, RemuxStage, RemuxStageEvents } from '../remux/remux-stage.js';
 import type { SessionSpool } from '../spool/session-spool.js';
 import type { Logger } from '../util/logger.js';
+import { chooseRemux, CodecProbe, type RemuxChoice } from './codec-probe.js';
 
 export interface SessionSummary {
   /** The remuxer session (and spool session) id: the publish id, with `-rN` after a remuxer restart. */
@@ -15,76 +19,78 @@ export interface SessionSummary {
   stream: string;
   startedAt: string;
   endedAt: string | null;
-  /** SHA-256 and length of everything the remuxer wrote to stdout. */
+  /** Which remuxer ran (null when the publish ended before any media). */
+  remux: RemuxKind | null;
+  /** SHA-256 and length of everything the remuxer produced. */
   remuxSha256: string;
   remuxBytes: number;
   /** Bytes of the remuxer output that reached the spool (whole boxes); equal to remuxBytes unless the output ended mid-box. */
   spooledBytes: number;
+  /** FLV tag bytes received from the camera for this session. */
   ingestBytes: number;
   fragments: number;
-  ffmpegExit: RemuxerExit | null;
+  remuxExit: RemuxExit | null;
 }
 
 export interface PublishSessionOptions {
   info: PublishInfo;
   /** This remuxer session's id (the spool session's). */
   sessionId: string;
-  /** A remuxer that takes input but writes nothing for this long is killed (and replaced by the gateway). */
-  stallTimeoutMs: number;
   stream: StreamConfig;
   /** Opening a session spool is asynchronous; entries wait in memory until it is ready. */
   spool: Promise<SessionSpool>;
   metrics: GatewayMetrics;
   logger: Logger;
   ffmpegPath: string;
+  /** An ffmpeg remuxer that takes input but writes nothing for this long is killed (and replaced by the gateway). */
+  stallTimeoutMs: number;
+  /** Known already (a replacement session): skip the codec probe. */
+  choice?: RemuxChoice;
+  /** How long the first packets wait for the codecs to be known. */
+  probeMs?: number;
 }
 
 export interface PublishSessionEvents {
   finished: [summary: SessionSummary];
-  /** The remuxer died or stalled while the camera was still publishing. */
-  remuxerLost: [reason: string];
+  /** The ffmpeg remuxer died or stalled while the camera was still publishing: the gateway replaces it. */
+  remuxerLost: [reason: string, choice: RemuxChoice];
+  /** The camera's media cannot be remuxed (a MediaError): the publish should be ended. */
+  failed: [err: unknown];
 }
 
+const PROBE_MAX_BYTES = 8 * 1024 * 1024;
+
 /**
- * The ingest half of one publish: FLV tap → ffmpeg (-c copy → fMP4) → splitter → spool. It never
- * waits on the store: the spool takes every entry synchronously, and a SessionAppender drains it.
+ * The ingest half of one remuxer session: packets → (codec probe) → remux stage (native or ffmpeg)
+ * → spool. It never waits on the store: the spool takes every entry synchronously, and a
+ * SessionAppender drains it.
  */
 export class PublishSession extends EventEmitter<PublishSessionEvents> {
   private readonly o: PublishSessionOptions;
   private readonly log: Logger;
-  private readonly remuxer: Remuxer;
-  private readonly splitter = new Fmp4Splitter();
+  private readonly probe: CodecProbe;
+  private stage: RemuxStage | undefined;
+  private choice: RemuxChoice | undefined;
   private readonly remuxSha = createHash('sha256');
-  private splitFailed = false;
   private spool: SessionSpool | undefined;
   private early: ContainerOutput[] = [];
   private readonly summary: SessionSummary;
-  private readonly finishedPromise: Promise<SessionSummary>;
-  /** The publisher left or the gateway is stopping: a remuxer exit now is the normal end. */
   private inputEnded = false;
-  private lostReason: string | undefined;
-  private readonly startedAt = Date.now();
-  private lastInputAt = Date.now();
-  private lastOutputAt = 0;
-  private readonly watchdog: NodeJS.Timeout;
+  private failed = false;
+  private resolveFinished!: (s: SessionSummary) => void;
+  private readonly finishedPromise = new Promise<SessionSummary>((r) => { this.resolveFinished = r; });
 
   constructor(o: PublishSessionOptions) {
     super();
     this.o = o;
     const stream = o.stream.id;
     this.log = o.logger.child({ stream, session: o.sessionId, publish: o.info.id });
+    this.probe = new CodecProbe({ probeMs: o.probeMs ?? 1000, maxBytes: PROBE_MAX_BYTES });
     this.summary = {
       id: o.sessionId, publishId: o.info.id, stream, startedAt: new Date(o.info.startedAt).toISOString(), endedAt: null,
-      remuxSha256: '', remuxBytes: 0, spooledBytes: 0, ingestBytes: 0, fragments: 0, ffmpegExit: null,
+      remux: null, remuxSha256: '', remuxBytes: 0, spooledBytes: 0, ingestBytes: 0, fragments: 0, remuxExit: null,
     };
-    this.remuxer = new Remuxer({
-      ffmpegPath: o.ffmpegPath, inputFormat: 'flv', fragmentDurationMs: o.stream.fragmentDurationMs ?? undefined,
-    });
-    this.log.info({ remote: o.info.remote, pid: this.remuxer.pid, args: this.remuxer.args.join(' ') }, 'publish started; remuxer spawned');
     o.metrics.streamUp.set({ stream }, 1);
-    this.remuxer.on('stderr', (line) => this.log.warn({ ffmpeg: line }, 'ffmpeg'));
-    this.remuxer.on('error', (err) => this.log.error({ err }, 'remuxer failed'));
-    this.remuxer.on('data', (chunk, at) => this.onRemuxData(chunk, at));
     void o.spool.then((spool) => {
       this.spool = spool;
       const early = this.early;
@@ -92,11 +98,9 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
       this.spoolAll(early);
     }, (err: unknown) => {
       this.log.error({ err }, 'cannot open the spool for this publish; stopping it');
-      void this.remuxer.stop();
+      this.fail(err);
     });
-    this.finishedPromise = this.remuxer.done().then((exit) => this.finish(exit));
-    this.watchdog = setInterval(() => this.checkStall(), Math.min(1000, Math.max(50, o.stallTimeoutMs / 4)));
-    this.watchdog.unref();
+    if (o.choice) this.startStage(o.choice);
   }
 
   get id(): string {
@@ -104,62 +108,87 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
   }
 
   get pid(): number | undefined {
-    return this.remuxer.pid;
+    return this.stage?.pid;
   }
 
-  /** Input flowing, no output for stallTimeoutMs (and past the startup probe): ffmpeg is stuck. */
-  private checkStall(): void {
-    if (this.inputEnded || this.lostReason) return;
-    const now = Date.now();
-    const limit = this.o.stallTimeoutMs;
-    const since = Math.max(this.lastOutputAt, this.startedAt);
-    if (now - since > limit && now - this.lastInputAt < limit) {
-      this.lostReason = 'stall';
-      this.log.error({ pid: this.remuxer.pid, silentMs: now - since }, 'remuxer stalled: input flows but no output; killing it');
-      this.remuxer.kill();
+  get remuxKind(): RemuxKind | undefined {
+    return this.stage?.kind;
+  }
+
+  /** One packet of the publish. Never throws. */
+  packet(p: MediaPacket, at: number): void {
+    if (this.inputEnded || this.failed) return;
+    if (p.kind !== 'metadata') {
+      this.summary.ingestBytes += p.tag.body.length;
+      this.o.metrics.ingestBytes.inc({ stream: this.o.stream.id }, p.tag.body.length);
+    }
+    if (this.stage) {
+      this.feed(p, at);
+      return;
+    }
+    if (this.probe.push(p, at)) this.startProbed();
+  }
+
+  private startProbed(): void {
+    const held = this.probe.take();
+    if (held.length === 0) return;
+    this.startStage(chooseRemux(this.o.stream.remux, this.probe.codecs));
+    for (const { p, at } of held) this.feed(p, at);
+  }
+
+  private startStage(choice: RemuxChoice): void {
+    this.choice = choice;
+    const events: RemuxStageEvents = {
+      onBytes: (chunk) => {
+        this.remuxSha.update(chunk);
+        this.summary.remuxBytes += chunk.length;
+        this.o.metrics.remuxBytes.inc({ stream: this.o.stream.id }, chunk.length);
+      },
+      onOutputs: (outs) => this.spoolAll(outs),
+    };
+    const codecs = choice.codecs;
+    this.stage = choice.kind === 'native'
+      ? new NativeRemuxStage({ fragmentDurationMs: this.o.stream.fragmentDurationMs }, events)
+      : new FfmpegRemuxStage({
+        ffmpegPath: this.o.ffmpegPath, audio: choice.audio, hasAudio: codecs.audio !== undefined && !choice.dropAudio,
+        hasVideo: codecs.video !== undefined, fragmentDurationMs: this.o.stream.fragmentDurationMs,
+        stallTimeoutMs: this.o.stallTimeoutMs, logger: this.log,
+      }, events);
+    this.summary.remux = choice.kind;
+    this.log.info({ remux: choice.kind, audio: choice.audio, dropAudio: choice.dropAudio, codecs, why: choice.why, pid: this.stage.pid }, 'remuxer started');
+    void this.stage.done().then((exit) => this.finish(exit));
+  }
+
+  private feed(p: MediaPacket, at: number): void {
+    if (p.kind === 'audio' && this.choice?.dropAudio) return;
+    try {
+      this.stage!.push(p, at);
+    } catch (err) {
+      this.log.error({ err }, 'cannot remux this camera\'s media; ending the publish');
+      this.fail(err);
     }
   }
 
-  /** The FLV sink the ingest writes the publish into. */
-  sink(): PublishSink {
-    return {
-      write: (buf) => {
-        this.lastInputAt = Date.now();
-        this.summary.ingestBytes += buf.length;
-        this.o.metrics.ingestBytes.inc({ stream: this.o.stream.id }, buf.length);
-        this.remuxer.write(buf);
-      },
-      end: () => {
-        this.inputEnded = true;
-        void this.remuxer.stop();
-      },
-    };
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.emit('failed', err);
+    void this.end();
   }
 
-  /** Stop now (gateway shutdown): ends ffmpeg's input so it flushes; the spool gets the rest. */
-  async stop(): Promise<SessionSummary> {
-    this.inputEnded = true;
-    await this.remuxer.stop();
+  /** The publisher left (or is cut off): flush what the remuxer holds into the spool. */
+  end(): Promise<SessionSummary> {
+    if (!this.inputEnded) {
+      this.inputEnded = true;
+      if (!this.stage) this.startProbed();
+      if (this.stage) void this.stage.end();
+      else void this.finish(null);
+    }
     return this.finishedPromise;
   }
 
   finished(): Promise<SessionSummary> {
     return this.finishedPromise;
-  }
-
-  private onRemuxData(chunk: Buffer, receivedAt: number): void {
-    this.lastOutputAt = receivedAt;
-    this.remuxSha.update(chunk);
-    this.summary.remuxBytes += chunk.length;
-    this.o.metrics.remuxBytes.inc({ stream: this.o.stream.id }, chunk.length);
-    if (this.splitFailed) return;
-    try {
-      this.spoolAll(this.splitter.push(chunk, receivedAt));
-    } catch (err) {
-      this.splitFailed = true;
-      this.log.error({ err }, 'remuxer output is not fragmented MP4; stopping this publish');
-      void this.remuxer.stop();
-    }
   }
 
   private spoolAll(outputs: ContainerOutput[]): void {
@@ -181,32 +210,23 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
     }
   }
 
-  private async finish(exit: RemuxerExit): Promise<SessionSummary> {
-    clearInterval(this.watchdog);
+  private async finish(exit: RemuxExit | null): Promise<void> {
     const stream = this.o.stream.id;
-    // Exiting while the camera still publishes: stalled (killed above) or crashed.
-    const lost = this.inputEnded ? undefined : (this.lostReason ?? (exit.signal ? `signal-${exit.signal}` : `exit-${exit.code}`));
-    if (!this.splitFailed) {
-      try {
-        this.spoolAll(this.splitter.flush());
-      } catch (err) {
-        const dropped = (err as { droppedBytes?: number }).droppedBytes ?? 0;
-        if (dropped > 0) this.o.metrics.lostBytes.inc({ stream, reason: 'truncated-remux-output' }, dropped);
-        this.log.error({ err }, 'remuxer output ended inside a box; the partial box is not recorded');
-      }
-    }
+    if (exit?.droppedBytes) this.o.metrics.lostBytes.inc({ stream, reason: 'truncated-remux-output' }, exit.droppedBytes);
+    if (exit?.error) this.log.error({ err: exit.error }, 'the remuxer failed at the end of the publish');
     try {
       await (await this.o.spool).seal();
     } catch (err) {
       this.log.error({ err }, 'cannot seal the spool of this publish');
     }
+    const lost = exit?.lost;
     if (lost) this.o.metrics.ffmpegRestarts.inc({ stream, reason: lost });
-    else if (!exit.clean) this.log.warn({ ffmpeg: exit }, 'remuxer did not exit cleanly at the end of the publish');
+    else if (exit && !exit.clean) this.log.warn({ remux: exit }, 'remuxer did not end cleanly at the end of the publish');
     if (!lost) this.o.metrics.streamUp.set({ stream }, 0);
-    Object.assign(this.summary, { endedAt: new Date().toISOString(), remuxSha256: this.remuxSha.digest('hex'), ffmpegExit: exit });
-    this.log.info({ ffmpeg: exit, remuxBytes: this.summary.remuxBytes, remuxSha256: this.summary.remuxSha256, fragments: this.summary.fragments }, 'publish ended');
+    Object.assign(this.summary, { endedAt: new Date().toISOString(), remuxSha256: this.remuxSha.digest('hex'), remuxExit: exit });
+    this.log.info({ remux: exit, remuxBytes: this.summary.remuxBytes, remuxSha256: this.summary.remuxSha256, fragments: this.summary.fragments }, 'publish ended');
     this.emit('finished', this.summary);
-    if (lost) this.emit('remuxerLost', lost);
-    return this.summary;
+    if (lost && this.choice) this.emit('remuxerLost', lost, this.choice);
+    this.resolveFinished(this.summary);
   }
 }
