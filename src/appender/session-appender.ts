@@ -44,7 +44,11 @@ export interface PersistedAppenderState extends AppenderState {
 export type ReconcileOutcome = 'landed' | 'absent' | 'foreign';
 
 export interface SessionAppenderEvents {
-  appended: [info: { key: string; position: number; bytes: number; nextPosition: number; durationMs: number; newestReceivedAt: number; entries: number }];
+  appended: [info: {
+    key: string; position: number; bytes: number; nextPosition: number; durationMs: number; newestReceivedAt: number; entries: number;
+    /** For each fragment of the batch: ms from its arrival in the spool (complete) to this acknowledgement. */
+    fragmentAgesMs: number[];
+  }];
   objectOpened: [info: { key: string; seq: number; reason: RolloverReason | 'start' }];
   rollover: [reason: RolloverReason];
   reconciled: [outcome: ReconcileOutcome];
@@ -378,8 +382,12 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     const newest = batch.entries.reduce((m, e) => Math.max(m, e.receivedAt), 0);
     this.newestAckedAt = Math.max(this.newestAckedAt, newest);
     await this.o.spool.ack(batch.uptoSeq, this.state);
+    const now = this.now();
+    const fragmentAgesMs: number[] = [];
+    for (const e of batch.entries) if (e.kind === 'fragment') fragmentAgesMs.push(now - e.receivedAt);
     this.emit('appended', {
-      key: obj.key, position: inflight.position, bytes: inflight.bytes, nextPosition: obj.position, durationMs, newestReceivedAt: newest, entries: batch.entries.length,
+      key: obj.key, position: inflight.position, bytes: inflight.bytes, nextPosition: obj.position, durationMs, newestReceivedAt: newest,
+      entries: batch.entries.length, fragmentAgesMs,
     });
   }
 

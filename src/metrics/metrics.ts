@@ -21,6 +21,10 @@ export class GatewayMetrics {
     name: 'appendcast_append_duration_seconds', help: 'Append request latency', labelNames: ['stream'], registers: [this.registry],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   });
+  readonly fragmentAckLatency = new Histogram({
+    name: 'appendcast_fragment_ack_latency_seconds', help: 'From a fragment being complete (in the spool) to the store acknowledging it, all streams',
+    registers: [this.registry], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  });
   readonly objects = new Counter({ name: 'appendcast_objects_opened_total', help: 'Objects opened', labelNames: ['stream'], registers: [this.registry] });
   readonly lostBytes = new Counter({ name: 'appendcast_dropped_bytes_total', help: 'Bytes that will never reach the store', labelNames: ['stream', 'reason'], registers: [this.registry] });
   readonly ffmpegRestarts = new Counter({ name: 'appendcast_ffmpeg_restarts_total', help: 'Remuxers replaced because they died or stalled while the camera was publishing', labelNames: ['stream', 'reason'], registers: [this.registry] });
@@ -78,8 +82,9 @@ export class GatewayMetrics {
     this.lastFragmentAt.set(stream, at);
   }
 
-  appended(stream: string, info: { bytes: number; nextPosition: number; durationMs: number; newestReceivedAt: number }): void {
+  appended(stream: string, info: { bytes: number; nextPosition: number; durationMs: number; newestReceivedAt: number; fragmentAgesMs: number[] }): void {
     this.appends.inc({ stream });
+    for (const ms of info.fragmentAgesMs) this.fragmentAckLatency.observe(ms / 1000);
     this.appendDuration.observe({ stream }, info.durationMs / 1000);
     this.objectPosition.set({ stream }, info.nextPosition);
     const prev = this.lastAckArrival.get(stream) ?? 0;
