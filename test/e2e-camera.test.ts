@@ -137,6 +137,45 @@ streams:
     await reader.close();
   });
 
+  it('refuses a second publisher of a live stream without disturbing the first, and an unsupported codec', async () => {
+    const reader = new FsStore({ root });
+    const before = new Set((await reader.list('cam2/')).map((e) => e.key));
+    const first = startCamera({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/cam2?key=key-two`, seconds: 6 });
+    await waitFor('cam2 publishing', async () => (await gw.get<StreamsApi>('/api/v1/streams')).streams.find((s) => s.id === 'cam2')?.publishing, 10_000);
+    const second = startCamera({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/cam2?key=key-two`, seconds: 3 });
+    const s2 = await second.done;
+    expect(s2.code).not.toBe(0);
+    expect(s2.stderr).toMatch(/already publishing/);
+    // An intruder with the key but a codec we do not record (VP9 over enhanced RTMP) is refused at its sequence header.
+    const { RtmpTestPublisher } = await import('./helpers/rtmp-publisher.js');
+    const vp9 = await RtmpTestPublisher.open({ port: gw.rtmpPort });
+    await vp9.connect();
+    await vp9.publish('cam1?key=key-one');
+    vp9.sendTag({ type: 9, timestamp: 0, body: Buffer.concat([Buffer.from([0x90]), Buffer.from('vp09'), Buffer.alloc(8)]) });
+    expect((await vp9.nextStatus())?.code).toBe('NetStream.Publish.Rejected');
+    await vp9.closed;
+    expect((await first.done).code).toBe(0);
+    const objects = await waitFor('one new cam2 object, complete', async () => {
+      const a = await gw.get<StreamsApi>('/api/v1/streams');
+      const sessions = a.streams.find((s) => s.id === 'cam2')!.sessions;
+      const last = sessions.at(-1)!;
+      return last.endedAt && !last.draining ? last.objects : undefined;
+    }, 15_000);
+    expect(objects).toHaveLength(1);
+    expect(before.has(objects[0]!)).toBe(false);
+    const file = join(root, objects[0]!);
+    expect(await decodeErrors(file)).toBe('');
+    const p = await probe(file, true);
+    expect(Math.abs(p.duration - p.startTime - 6)).toBeLessThan(0.5);
+    expect(Number(p.streams.find((x) => x.codec_type === 'video')?.nb_read_frames)).toBe(150);
+    const m = await gw.metrics();
+    expect(metricValue(m, 'appendcast_rejected_publishes_total', { stream: 'cam2', reason: 'already-publishing' })).toBe(1);
+    expect(metricValue(m, 'appendcast_rejected_publishes_total', { stream: 'cam1', reason: 'unsupported-codec' })).toBe(1);
+    // The VP9 publish wrote nothing: cam1 still has only its first object.
+    expect((await reader.list('cam1/')).filter((e) => e.key.endsWith('.mp4'))).toHaveLength(1);
+    await reader.close();
+  });
+
   it('stops cleanly on SIGTERM', async () => {
     expect(await gw.stop()).toBe(0);
     expect(gw.logs()).toContain('gateway stopped');
