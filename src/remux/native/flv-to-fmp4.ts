@@ -31,8 +31,9 @@
  * Video timestamps: 90 kHz, exact for FLV milliseconds. Composition offset = CTS × 90. |CTS| above
  * `maxCtsMs` (default 10 s; FFmpeg gives up at 15 min) is treated as 0 and counted. Negative CTS:
  * DTS is kept (monotonic) and the offset is written signed, in a version-1 trun (only fragments that
- * need it; iso6 is among the brands). At the start, a negative first CTS moves the first DTS so its
- * PTS is 0, never negative (MSE drops frames presented before 0).
+ * need it; iso6 is among the brands). At the start, the origin takes a negative first CTS into
+ * account (its PTS, not its DTS, is the candidate) and that first sample is not moved to DTS 0, so no
+ * PTS is ever below 0 (MSE drops frames presented before 0).
  *
  * Audio timestamps: timescale = the AAC sample rate from the ASC (the SBR rate when signalled), one
  * sample = one AAC frame of 1024 (960) samples. DTS follows the nominal frame duration and re-syncs to
@@ -526,17 +527,18 @@ export class FlvToFmp4 {
       return;
     }
     const ctsTicks = cts * VIDEO_TICKS_PER_MS;
-    let dts = m * VIDEO_TICKS_PER_MS;
+    // A track that joins later may bring a packet older than the origin: no decode time below 0.
+    let dts = Math.max(0, m) * VIDEO_TICKS_PER_MS;
     const pts = dts + ctsTicks;
     if (this.lastVideoDts !== null && dts <= this.lastVideoDts) {
       dts = this.lastVideoDts + 1;
       this.counters.clampedTimestamps++;
     }
     let cto = pts - dts;
-    if (this.startRule && !this.firstPlaced.video) {
-      // FFmpeg's start without an edit list: the first sample goes to 0, keeping its offset; with a
-      // negative offset, to where its PTS is 0.
-      dts = Math.max(0, -ctsTicks);
+    if (this.startRule && !this.firstPlaced.video && ctsTicks >= 0) {
+      // FFmpeg's start without an edit list: the first sample goes to DTS 0, keeping its offset. With
+      // a negative offset it stays where it is (the origin already keeps its PTS at or after 0).
+      dts = 0;
       cto = ctsTicks;
     }
 
@@ -613,7 +615,7 @@ export class FlvToFmp4 {
   /** Audio DTS in the config's timescale: nominal frame steps, re-synced on drift (see the policy). */
   private audioDts(mappedMs: number, config: AacConfig): number {
     const ts = config.timescale;
-    const exact = (mappedMs * ts) / 1000;
+    const exact = (Math.max(0, mappedMs) * ts) / 1000;
     let clock = this.audioClock;
     if (clock !== null && clock.timescale !== ts) {
       // A new sample rate: carry the clock over in time, not in ticks.

@@ -8,7 +8,7 @@
  *
  * Map: output ms = unwrapped ms + offset, with offset = −origin at the start. Per track, a packet is
  * compared with that track's previous mapped time (a track's first packet: with the latest time of
- * any track):
+ * any track, and then only a step beyond `maxForwardJumpMs` either way counts):
  *   - back by more than `backwardToleranceMs`, or forward by more than `maxForwardJumpMs`: a
  *     discontinuity (encoder restart, clock reset, a stream spliced in). The offset is changed so the
  *     packet lands right after the latest sample of any track (its last time + its last step), and
@@ -72,8 +72,11 @@ export class Timeline {
   map(track: TimelineTrack, unwrappedMs: number): number {
     const clock = this.clocks[track];
     let m = unwrappedMs + this.offset;
+    // A track's first packet is only compared with the other track within the wide window: FLV
+    // interleaving puts audio hundreds of ms before or after video (B-frame delay, late audio).
     const ref = clock.last ?? this.latest();
-    if (ref !== null && (m < ref - this.opts.backwardToleranceMs || m > ref + this.opts.maxForwardJumpMs)) {
+    const back = clock.last === null ? this.opts.maxForwardJumpMs : this.opts.backwardToleranceMs;
+    if (ref !== null && (m < ref - back || m > ref + this.opts.maxForwardJumpMs)) {
       const anchor = this.anchor();
       this.offset += anchor - m;
       m = anchor;
