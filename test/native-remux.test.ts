@@ -20,7 +20,7 @@ import type { ContainerOutput, InitSegment, MediaFragment } from '../src/contain
 import { MediaError } from '../src/media/errors.js';
 import { readFlv } from '../src/media/flv/flv-file.js';
 import { parseFlvTag } from '../src/media/flv/flv-tag.js';
-import type { AudioPacket, MediaPacket, VideoPacket } from '../src/media/types.js';
+import type { AmfObject, AudioPacket, MediaPacket, VideoPacket } from '../src/media/types.js';
 import { FlvToFmp4, type FlvToFmp4Options } from '../src/remux/native/flv-to-fmp4.js';
 import { frameMd5, type FrameStream } from './helpers/framemd5.js';
 import { decodeErrors, probe } from './helpers/media.js';
@@ -412,8 +412,8 @@ describe('start', () => {
   it('G.711 is dropped and counted, and announcing it does not hold the start', () => {
     const base = packets('h264-video-only');
     const meta = base.find((p) => p.kind === 'metadata');
-    const g711: MediaPacket[] = base.flatMap((p) => {
-      if (p.kind === 'metadata') return [{ ...p, values: Object.assign(Object.create(null) as Record<string, number>, { ...p.values, audiocodecid: 8 }) }];
+    const g711: MediaPacket[] = base.flatMap((p): MediaPacket[] => {
+      if (p.kind === 'metadata') return [{ ...p, values: Object.assign(Object.create(null) as AmfObject, p.values, { audiocodecid: 8 }) }];
       if (!isVideoFrame(p)) return [p];
       const pcmu: AudioPacket = { kind: 'audio', codec: 'pcmu', packetType: 'frame', channels: 1, data: Buffer.alloc(320, 0xff), tag: { type: 8, timestamp: p.tag.timestamp, body: Buffer.alloc(321) } };
       return [p, pcmu];
