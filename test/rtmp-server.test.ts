@@ -13,7 +13,10 @@ import type { RtmpServerLimits } from '../src/ingest/rtmp/server-limits.js';
 import type { PublishInfo, PublishRequest } from '../src/ingest/types.js';
 import type { MediaPacket } from '../src/media/types.js';
 import { createLogger } from '../src/util/logger.js';
+import { readFlv } from '../src/media/flv/flv-file.js';
+import { prng } from '../src/util/prng.js';
 import { startCamera } from './helpers/camera.js';
+import { remuxCorpus } from './helpers/remux-corpus.js';
 import { waitFor } from './helpers/net.js';
 import { PublishRefused, RtmpTestPublisher } from './helpers/rtmp-publisher.js';
 
@@ -183,6 +186,57 @@ describe('RTMP server: real encoders and the publish veto', () => {
     await pub.closed;
     expect(h.rejected.at(-1)).toMatchObject({ stream: 'cam4', reason: 'unsupported-codec' });
     expect(h.publishes.find((p) => p.info.stream === 'cam4')?.ended).toBe(true);
+  });
+});
+
+describe('RTMP server: a valid publish cut into random TCP segments parses identically', () => {
+  let h: Harness;
+  beforeAll(async () => { h = await startServer(); });
+  afterAll(async () => { await h.server.close(); });
+
+  it('the same bytes, written whole or in 1 B…8 KiB pieces with pauses, give the same packets', async () => {
+    const corpus = await remuxCorpus();
+    const tags = readFlv(await (await import('node:fs/promises')).readFile(corpus.find((c) => c.name === 'h264-bframes-aac48k')!.flv)).tags;
+    // Everything a publisher sends after the handshake, with ffmpeg's header compression at 128-byte chunks
+    // (extended timestamps too: the clip is shifted past 0xFFFFFF ms), then our own Set Chunk Size mid-stream.
+    const stream = (name: string) => {
+      const w = new ChunkWriter(128);
+      const parts = [command([...CONNECT]), command(['createStream', 2, null]), command(['publish', 3, null, `${name}?key=k1`, 'live'], 1, 8)];
+      tags.forEach((t, i) => {
+        if (i === Math.floor(tags.length / 2)) {
+          const size = Buffer.alloc(4);
+          size.writeUInt32BE(1000);
+          parts.push(w.encode({ csid: 2, type: 1, streamId: 0, timestamp: 0, payload: size }));
+          w.setChunkSize(1000);
+        }
+        parts.push(w.encode({ csid: t.type === 9 ? 6 : 4, type: t.type, streamId: 1, timestamp: t.timestamp + 0xfffff0, payload: t.body }));
+      });
+      return Buffer.concat(parts);
+    };
+    const send = async (name: string, seed: number | null) => {
+      const c = raw(h.port);
+      await handshake(c);
+      const bytes = stream(name);
+      if (seed === null) c.socket.write(bytes);
+      else {
+        const rand = prng(seed);
+        for (let at = 0; at < bytes.length;) {
+          const n = 1 + Math.floor(rand() ** 3 * 8192);
+          c.socket.write(bytes.subarray(at, at + n));
+          at += n;
+          if (rand() < 0.05) await new Promise((r) => setTimeout(r, 1));
+        }
+      }
+      const p = await waitFor(`${name} packets`, () => {
+        const x = h.publishes.find((q) => q.info.stream === name);
+        return x && x.packets.filter((k) => k.kind !== 'metadata').length === tags.filter((t) => t.type !== 18).length ? x : undefined;
+      }, 10_000, 10);
+      c.socket.destroy();
+      return p.packets.map((k) => `${k.kind}:${k.tag.type}:${k.tag.timestamp}:${k.tag.body.toString('base64')}`);
+    };
+    const whole = await send('cam-whole', null);
+    expect(whole.length).toBeGreaterThan(150);
+    for (const seed of [1, 2, 3]) expect(await send(`cam-seg${seed}`, seed), `seed ${seed}`).toEqual(whole);
   });
 });
 
