@@ -50,6 +50,14 @@ export class GopCache {
     this.gop.push({ p, at });
   }
 
+  /** Forgets everything (the publish went native: nothing will be replayed). */
+  clear(): void {
+    this.metadata = this.videoConfig = this.audioConfig = undefined;
+    this.gop = [];
+    this.gopBytes = 0;
+    this.valid = false;
+  }
+
   /** Metadata, sequence headers, then the current GOP from its keyframe (empty before the first keyframe). */
   replay(): Array<{ p: MediaPacket; at: number }> {
     const head: Array<{ p: MediaPacket; at: number }> = [];

@@ -17,6 +17,7 @@ export class PublishFeed implements PublishSink {
   private session: PublishSession;
   private readonly cache = new GopCache(MAX_CACHED_GOP_BYTES);
   private ended = false;
+  private cacheCleared = false;
   private readonly onEnd: () => void;
 
   constructor(info: PublishInfo, first: PublishSession, onEnd: () => void) {
@@ -34,6 +35,10 @@ export class PublishFeed implements PublishSink {
     // Until the session knows its remuxer, cache too: the probe may still pick ffmpeg.
     if (this.session.remuxKind !== 'native') this.cache.add(p, at);
     this.session.packet(p, at);
+    if (this.session.remuxKind === 'native' && !this.cacheCleared) {
+      this.cache.clear();
+      this.cacheCleared = true;
+    }
   }
 
   /** Points the publish at a replacement session, which gets the cached start first. False once the publish ended. */
