@@ -409,6 +409,19 @@ describe('start', () => {
     expect(inits(r).map((i) => i.tracks.map((t) => t.kind))).toEqual([['video'], ['video', 'audio']]);
   });
 
+  it('audio without video: with no onMetaData the start waits videoWaitMs of audio for video, then goes audio-only', () => {
+    const base = packets('aac-only').filter((p) => p.kind !== 'metadata');
+    const r = remux(base, { videoWaitMs: 1000 });
+    expect(inits(r)[0]?.tracks.map((t) => t.kind)).toEqual(['audio']);
+    const firstOut = r.perPush.findIndex((x) => x.outputs.length > 0);
+    expect(base[firstOut]?.tag.timestamp).toBeGreaterThanOrEqual(1000);
+    expect(base[firstOut - 1]?.tag.timestamp).toBeLessThan(1000);
+    // With the default wait (5 s) this 3.5 s stream starts at flush, and nothing is lost.
+    const late = remux(base);
+    expect(late.perPush.slice(0, -1).every((x) => x.outputs.length === 0)).toBe(true);
+    expect(fragments(late).reduce((n, f) => n + f.duration, 0)).toBeCloseTo(fragments(r).reduce((n, f) => n + f.duration, 0), 6);
+  });
+
   it('G.711 is dropped and counted, and announcing it does not hold the start', () => {
     const base = packets('h264-video-only');
     const meta = base.find((p) => p.kind === 'metadata');

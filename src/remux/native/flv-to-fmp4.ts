@@ -62,6 +62,9 @@
  *
  * Errors: MediaError only (config records and NAL lengths are checked against their payloads); after
  * one, the remuxer is failed and every later call throws the same error.
+ *
+ * Memory: frame payloads are kept as the views the packets carry (no copy) until their fragment is
+ * written, so callers must not reuse a pushed packet's memory; config records are copied (small).
  */
 import type { ContainerOutput, InitSegment, MediaFragment } from '../../container/types.js';
 import { parseAacConfig, type AacConfig } from '../../media/codec/aac-config.js';
