@@ -71,7 +71,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  const rows = [...results.values()].map((r) => {
+  const rows = CASES.flatMap((name) => (results.has(name) ? [results.get(name) as CaseResult] : [])).map((r) => {
     const cell = (type: string): string => {
       const s = r.streams.find((x) => x.mediaType === type);
       if (s === undefined) return '—';
@@ -82,7 +82,8 @@ afterAll(async () => {
   });
   console.log(
     [
-      `native remux vs ffmpeg -c copy (${ffmpegVersion()})`,
+      `native remux vs ffmpeg -c copy (${ffmpegVersion()}); packets ours/ffmpeg, equal = size+md5 per packet,`,
+      'extradata md5, DTS/PTS in ms (video exact, audio ±1 ms, max |Δ| shown; first audio DTS not compared)',
       '| case                 | video pkts   | audio pkts               | decode |',
       '|----------------------|--------------|--------------------------|--------|',
       ...rows,

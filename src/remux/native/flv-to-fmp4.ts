@@ -318,7 +318,10 @@ export class FlvToFmp4 {
     if (this.phase === 'ended') throw new MediaError('remuxer-state', `${op} after flush`);
   }
 
-  /** Runs one step and returns its outputs; any error fails the remuxer for good. */
+  /**
+   * Runs one step and returns its outputs. Any error fails the remuxer for good; like the splitter, a
+   * step that completed outputs before failing returns them and the next call throws.
+   */
   private run(step: () => void): ContainerOutput[] {
     this.out = [];
     try {
@@ -327,9 +330,11 @@ export class FlvToFmp4 {
       this.failure = err instanceof MediaError ? err : new MediaError('remuxer-state', `remuxer failed: ${String(err)}`, { cause: err });
       this.phase = 'failed';
       this.probe = [];
+      this.probeBytes = 0;
       this.open = { video: [], audio: [], bytes: 0 };
       this.heldAudio = [];
-      throw this.failure;
+      this.heldAudioBytes = 0;
+      if (this.out.length === 0) throw this.failure;
     }
     const outs = this.out;
     this.out = [];

@@ -37,7 +37,6 @@ export class Timeline {
   private lastRaw: number | null = null;
   private unwrapped = 0;
   private offset = 0;
-  private started = false;
   private readonly clocks: Record<TimelineTrack, TrackClock> = {
     video: { last: null, step: 40 },
     audio: { last: null, step: 21 },
@@ -58,14 +57,9 @@ export class Timeline {
     return this.unwrapped;
   }
 
-  get isStarted(): boolean {
-    return this.started;
-  }
-
   /** Fixes the origin: the unwrapped time that becomes output 0. */
   start(originMs: number): void {
     this.offset = -originMs;
-    this.started = true;
   }
 
   /** Maps an unwrapped time of a `track` packet to output ms, applying the discontinuity policy. */
