@@ -93,7 +93,10 @@ export interface FlvToFmp4Options {
   audioWaitMs?: number;
   /** Audio time to hold the start for video before going audio-only (default 5000 ms). */
   videoWaitMs?: number;
-  /** Cap on bytes held: start probe, open fragment, audio waiting for its init (default 32 MiB). */
+  /**
+   * Cap on bytes held: start probe, open fragment, audio waiting for its init; each frame counts its
+   * payload + 128 bytes of bookkeeping (default 16 MiB: a 10 s GOP at 12 Mbit/s).
+   */
   maxPendingBytes?: number;
   /** DTS steps back up to this are clamped, beyond it they are discontinuities (default 100 ms). */
   backwardToleranceMs?: number;
@@ -175,13 +178,19 @@ interface CurrentInit {
 const DEFAULTS = {
   audioWaitMs: 2000,
   videoWaitMs: 5000,
-  maxPendingBytes: 32 * 1024 * 1024,
+  maxPendingBytes: 16 * 1024 * 1024,
   backwardToleranceMs: 100,
   maxForwardJumpMs: 10_000,
   audioResyncMs: 40,
   maxCtsMs: 10_000,
 };
 const AUDIO_ONLY_FRAGMENT_MS = 1000;
+/**
+ * What one held frame is charged against maxPendingBytes beyond its payload: its bookkeeping (the
+ * packet's objects, the sample record), so a flood of tiny frames is bounded too.
+ */
+const SAMPLE_OVERHEAD_BYTES = 128;
+const cost = (data: Buffer): number => data.length + SAMPLE_OVERHEAD_BYTES;
 /** Duration of a fragment's last video sample when no later sample tells (40 ms). */
 const FALLBACK_VIDEO_STEP = 40 * VIDEO_TICKS_PER_MS;
 
@@ -210,6 +219,9 @@ export class FlvToFmp4 {
   // probing
   private probe: Held[] = [];
   private probeBytes = 0;
+  /** The first held video (always a keyframe) and audio packet, kept so each push is O(1). */
+  private probeFirstVideo: HeldVideo | null = null;
+  private probeFirstAudio: HeldAudio | null = null;
 
   // running
   private init: CurrentInit = { video: null, audio: null };
@@ -302,6 +314,8 @@ export class FlvToFmp4 {
         this.counters.droppedAtEnd += this.probe.length;
         this.probe = [];
         this.probeBytes = 0;
+        this.probeFirstVideo = null;
+        this.probeFirstAudio = null;
       } else {
         this.closeFragment(null);
         this.counters.droppedAtEnd += this.heldAudio.length;
@@ -331,6 +345,8 @@ export class FlvToFmp4 {
       this.phase = 'failed';
       this.probe = [];
       this.probeBytes = 0;
+      this.probeFirstVideo = null;
+      this.probeFirstAudio = null;
       this.open = { video: [], audio: [], bytes: 0 };
       this.heldAudio = [];
       this.heldAudioBytes = 0;
@@ -392,7 +408,7 @@ export class FlvToFmp4 {
       return;
     }
     checkNalLengths(p.data, config.nalLengthSize, p.tag.timestamp);
-    this.checkSampleSize(p.data.length);
+    this.checkSampleSize(p.data);
     let cts = p.cts;
     if (Math.abs(cts) > this.maxCtsMs) {
       this.counters.ctsOutOfRange++;
@@ -403,12 +419,12 @@ export class FlvToFmp4 {
       return;
     }
     // probing
-    const firstKey = this.probe.find((h): h is HeldVideo => h.kind === 'video');
-    if (firstKey === undefined && !p.keyframe) {
+    const firstKey = this.probeFirstVideo;
+    if (firstKey === null && !p.keyframe) {
       this.counters.droppedBeforeKeyframe++;
       return;
     }
-    if (firstKey !== undefined) {
+    if (firstKey !== null) {
       const cut = p.keyframe || (this.fragmentMs !== null && unwrapped - firstKey.unwrapped >= this.fragmentMs);
       if (cut && this.tryStart('cut', unwrapped)) {
         this.runVideo(unwrapped, cts, p.keyframe, p.data);
@@ -425,7 +441,7 @@ export class FlvToFmp4 {
       this.counters.droppedBeforeConfig++;
       return;
     }
-    this.checkSampleSize(p.data.length);
+    this.checkSampleSize(p.data);
     if (this.phase === 'running') {
       this.runAudio(unwrapped, p.data, config);
       return;
@@ -434,9 +450,9 @@ export class FlvToFmp4 {
     this.tryStart('audio', unwrapped);
   }
 
-  private checkSampleSize(n: number): void {
-    if (n > this.maxPendingBytes) {
-      throw new MediaError('media-too-large', `a ${n}-byte frame is over maxPendingBytes ${this.maxPendingBytes}`);
+  private checkSampleSize(data: Buffer): void {
+    if (cost(data) > this.maxPendingBytes) {
+      throw new MediaError('media-too-large', `a ${data.length}-byte frame is over maxPendingBytes ${this.maxPendingBytes}`);
     }
   }
 
@@ -444,36 +460,41 @@ export class FlvToFmp4 {
 
   private hold(h: Held): void {
     this.probe.push(h);
-    this.probeBytes += h.data.length;
+    this.probeBytes += cost(h.data);
+    if (h.kind === 'video') this.probeFirstVideo ??= h;
+    else this.probeFirstAudio ??= h;
     if (this.probeBytes <= this.maxPendingBytes) return;
+    // Held video exists only with its config and from a keyframe, held audio only with its config:
+    // so this starts whenever anything is held, and the drop below is a safety net.
     if (this.tryStart('limit')) return;
-    while (this.probeBytes > this.maxPendingBytes && this.probe.length > 0) {
-      const dropped = this.probe.shift() as Held;
-      this.probeBytes -= dropped.data.length;
-      this.counters.droppedOverLimit++;
-    }
-    // The oldest video may have been the keyframe: held video must start with one.
-    while (this.probe.length > 0) {
-      const i = this.probe.findIndex((h) => h.kind === 'video');
-      const v = this.probe[i];
-      if (v === undefined || (v.kind === 'video' && v.keyframe)) break;
-      this.probe.splice(i, 1);
-      this.probeBytes -= v.data.length;
-      this.counters.droppedBeforeKeyframe++;
-    }
+    let excess = this.probeBytes - this.maxPendingBytes;
+    this.dropHeld((x) => {
+      if (excess <= 0) return false;
+      excess -= cost(x.data);
+      return true;
+    }, 'droppedOverLimit');
   }
 
+  /** Drops held packets matching `which` (one pass), keeping held video starting at a keyframe. */
   private dropHeld(which: (h: Held) => boolean, counter: 'droppedBeforeKeyframe' | 'droppedOverLimit'): void {
     const keep: Held[] = [];
+    let bytes = 0;
+    let keyframeSeen = false;
     for (const h of this.probe) {
-      if (which(h)) {
-        this.counters[counter]++;
-        this.probeBytes -= h.data.length;
-      } else {
-        keep.push(h);
+      const drop = which(h); // called once per packet, in order
+      const orphan = h.kind === 'video' && !keyframeSeen && !h.keyframe;
+      if (drop || orphan) {
+        this.counters[drop ? counter : 'droppedBeforeKeyframe']++;
+        continue;
       }
+      if (h.kind === 'video') keyframeSeen = true;
+      keep.push(h);
+      bytes += cost(h.data);
     }
     this.probe = keep;
+    this.probeBytes = bytes;
+    this.probeFirstVideo = keep.find((h): h is HeldVideo => h.kind === 'video') ?? null;
+    this.probeFirstAudio = keep.find((h): h is HeldAudio => h.kind === 'audio') ?? null;
   }
 
   /**
@@ -482,9 +503,9 @@ export class FlvToFmp4 {
    * the end of the stream. `now`: the unwrapped time of the packet being processed.
    */
   private tryStart(why: 'cut' | 'audio' | 'limit' | 'end', now = 0): boolean {
-    const firstVideo = this.probe.find((h): h is HeldVideo => h.kind === 'video');
-    const firstAudio = this.probe.find((h): h is HeldAudio => h.kind === 'audio');
-    const video = this.latestVideo !== null && firstVideo !== undefined ? this.latestVideo : null;
+    const firstVideo = this.probeFirstVideo;
+    const firstAudio = this.probeFirstAudio;
+    const video = this.latestVideo !== null && firstVideo !== null ? this.latestVideo : null;
     const audio = this.latestAudio;
     let tracks: { video: VideoConfig | null; audio: AacConfig | null } | null = null;
     if (video !== null) {
@@ -494,7 +515,7 @@ export class FlvToFmp4 {
       } else if (why === 'limit' || why === 'end') {
         tracks = { video, audio };
       }
-    } else if (audio !== null && firstAudio !== undefined) {
+    } else if (audio !== null && firstAudio !== null) {
       const noVideo = this.metadataSeen && !this.videoAnnounced;
       if (why === 'limit' || why === 'end' || noVideo || now - firstAudio.unwrapped >= this.videoWaitMs) tracks = { video: null, audio };
     }
@@ -502,8 +523,8 @@ export class FlvToFmp4 {
 
     // Output 0 = the earliest first sample (a negative first CTS counts with its PTS).
     const starts: number[] = [];
-    if (tracks.video !== null && firstVideo !== undefined) starts.push(firstVideo.unwrapped + Math.min(0, firstVideo.cts));
-    if (tracks.audio !== null && firstAudio !== undefined) starts.push(firstAudio.unwrapped);
+    if (tracks.video !== null && firstVideo !== null) starts.push(firstVideo.unwrapped + Math.min(0, firstVideo.cts));
+    if (tracks.audio !== null && firstAudio !== null) starts.push(firstAudio.unwrapped);
     this.timeline.start(Math.min(...starts));
     this.phase = 'running';
     this.startRule = true;
@@ -512,6 +533,8 @@ export class FlvToFmp4 {
     const held = this.probe;
     this.probe = [];
     this.probeBytes = 0;
+    this.probeFirstVideo = null;
+    this.probeFirstAudio = null;
     for (const h of held) {
       if (h.kind === 'video') {
         if (tracks.video !== null) this.runVideo(h.unwrapped, h.cts, h.keyframe, h.data);
@@ -559,11 +582,11 @@ export class FlvToFmp4 {
         this.closeFragment(dts);
       } else if (this.fragmentMs !== null && dts - first.dts >= this.fragmentMs * VIDEO_TICKS_PER_MS) {
         this.closeFragment(dts);
-      } else if (this.open.bytes + data.length > this.maxPendingBytes) {
+      } else if (this.open.bytes + cost(data) > this.maxPendingBytes) {
         this.counters.forcedCuts++;
         this.closeFragment(dts);
       }
-    } else if (this.open.bytes + data.length > this.maxPendingBytes) {
+    } else if (this.open.bytes + cost(data) > this.maxPendingBytes) {
       this.counters.forcedCuts++;
       this.closeFragment(dts);
     }
@@ -573,7 +596,7 @@ export class FlvToFmp4 {
     this.lastVideoDts = dts;
     if (cto !== 0) this.videoHadCto = true;
     this.open.video.push({ dts, cto, data, keyframe });
-    this.open.bytes += data.length;
+    this.open.bytes += cost(data);
   }
 
   private runAudio(unwrapped: number, data: Buffer, config: AacConfig): void {
@@ -595,10 +618,10 @@ export class FlvToFmp4 {
         return;
       }
       this.heldAudio.push(sample);
-      this.heldAudioBytes += data.length;
+      this.heldAudioBytes += cost(data);
       while (this.heldAudioBytes > this.maxPendingBytes && this.heldAudio.length > 0) {
         const dropped = this.heldAudio.shift() as AudioSample;
-        this.heldAudioBytes -= dropped.data.length;
+        this.heldAudioBytes -= cost(dropped.data);
         this.counters.droppedOverLimit++;
       }
       return;
@@ -608,7 +631,7 @@ export class FlvToFmp4 {
       const limit = ((this.fragmentMs ?? AUDIO_ONLY_FRAGMENT_MS) * config.timescale) / 1000;
       if (first !== undefined && dts - first.dts >= limit) this.closeFragment(null);
     }
-    if (this.open.bytes + data.length > this.maxPendingBytes && this.open.video.length + this.open.audio.length > 0) {
+    if (this.open.bytes + cost(data) > this.maxPendingBytes && this.open.video.length + this.open.audio.length > 0) {
       this.counters.forcedCuts++;
       this.closeFragment(null);
     }
@@ -617,7 +640,7 @@ export class FlvToFmp4 {
 
   private pushAudio(s: AudioSample): void {
     this.open.audio.push(s);
-    this.open.bytes += s.data.length;
+    this.open.bytes += cost(s.data);
   }
 
   /** Audio DTS in the config's timescale: nominal frame steps, re-synced on drift (see the policy). */
@@ -668,7 +691,7 @@ export class FlvToFmp4 {
     if (stale.length > 0) {
       this.counters.droppedOverLimit += stale.length;
       this.open.audio = this.open.audio.filter((s) => s.config === audio);
-      this.open.bytes -= stale.reduce((n, s) => n + s.data.length, 0);
+      this.open.bytes -= stale.reduce((n, s) => n + cost(s.data), 0);
     }
     // Audio that waited for this init joins the new fragment; other configs' audio is dropped.
     for (const s of this.heldAudio) {
@@ -695,7 +718,7 @@ export class FlvToFmp4 {
         audio = audio.slice(0, at);
       }
     }
-    this.open = { video: [], audio: carried, bytes: carried.reduce((n, s) => n + s.data.length, 0) };
+    this.open = { video: [], audio: carried, bytes: carried.reduce((n, s) => n + cost(s.data), 0) };
     if (f.video.length === 0 && audio.length === 0) return;
 
     const runs: TrackRun[] = [];
