@@ -530,6 +530,23 @@ describe('refusals and state', () => {
     expect(outs).toEqual([]);
   });
 
+  it('a flood of tiny frames waiting for an init stays within maxPendingBytes and takes linear time', () => {
+    const video = packets('h264-video-only');
+    const asc = packets('h264-aac48k-stereo').find((p) => p.kind === 'audio' && p.packetType === 'config') as AudioPacket;
+    const r = new FlvToFmp4({ maxPendingBytes: 1 << 20 });
+    for (const p of video.slice(0, 40)) r.push(p, 0);
+    r.push(asc, 0);
+    const tiny: AudioPacket = { ...asc, packetType: 'frame', data: Buffer.from([0x21]) };
+    const t0 = performance.now();
+    for (let i = 0; i < 200_000; i++) {
+      r.push(withTimestamp(tiny, 1600 + (i >> 6)), 0);
+      if (i % 10_000 === 0) expect(r.pendingBytes).toBeLessThanOrEqual(1 << 20);
+    }
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(r.pendingBytes).toBeLessThanOrEqual(1 << 20);
+    expect(r.stats.droppedOverLimit).toBeGreaterThan(190_000);
+  });
+
   it('rejects nonsensical options', () => {
     expect(() => new FlvToFmp4({ fragmentDurationMs: 0 })).toThrow(RangeError);
     expect(() => new FlvToFmp4({ maxPendingBytes: -1 })).toThrow(RangeError);

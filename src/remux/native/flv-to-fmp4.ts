@@ -228,6 +228,8 @@ export class FlvToFmp4 {
   private open: OpenFragment = { video: [], audio: [], bytes: 0 };
   /** AAC frames of a config not in the current init, waiting for the next init segment. */
   private heldAudio: AudioSample[] = [];
+  /** Index of the oldest live entry of heldAudio: dropping the oldest is O(1), compacted in bulk. */
+  private heldAudioHead = 0;
   private heldAudioBytes = 0;
   private sequence = 0;
   /** Until the first init change: each track's first sample goes to DTS 0 (FFmpeg's no-edit-list start). */
@@ -318,9 +320,8 @@ export class FlvToFmp4 {
         this.probeFirstAudio = null;
       } else {
         this.closeFragment(null);
-        this.counters.droppedAtEnd += this.heldAudio.length;
-        this.heldAudio = [];
-        this.heldAudioBytes = 0;
+        this.counters.droppedAtEnd += this.heldAudio.length - this.heldAudioHead;
+        this.clearHeldAudio();
       }
     });
     this.phase = 'ended';
@@ -348,8 +349,7 @@ export class FlvToFmp4 {
       this.probeFirstVideo = null;
       this.probeFirstAudio = null;
       this.open = { video: [], audio: [], bytes: 0 };
-      this.heldAudio = [];
-      this.heldAudioBytes = 0;
+      this.clearHeldAudio();
       if (this.out.length === 0) throw this.failure;
     }
     const outs = this.out;
@@ -582,11 +582,11 @@ export class FlvToFmp4 {
         this.closeFragment(dts);
       } else if (this.fragmentMs !== null && dts - first.dts >= this.fragmentMs * VIDEO_TICKS_PER_MS) {
         this.closeFragment(dts);
-      } else if (this.open.bytes + cost(data) > this.maxPendingBytes) {
+      } else if (this.pendingBytes + cost(data) > this.maxPendingBytes) {
         this.counters.forcedCuts++;
         this.closeFragment(dts);
       }
-    } else if (this.open.bytes + cost(data) > this.maxPendingBytes) {
+    } else if (this.pendingBytes + cost(data) > this.maxPendingBytes) {
       this.counters.forcedCuts++;
       this.closeFragment(dts);
     }
@@ -619,10 +619,14 @@ export class FlvToFmp4 {
       }
       this.heldAudio.push(sample);
       this.heldAudioBytes += cost(data);
-      while (this.heldAudioBytes > this.maxPendingBytes && this.heldAudio.length > 0) {
-        const dropped = this.heldAudio.shift() as AudioSample;
+      while (this.open.bytes + this.heldAudioBytes > this.maxPendingBytes && this.heldAudioHead < this.heldAudio.length) {
+        const dropped = this.heldAudio[this.heldAudioHead++] as AudioSample;
         this.heldAudioBytes -= cost(dropped.data);
         this.counters.droppedOverLimit++;
+      }
+      if (this.heldAudioHead > 1024 && this.heldAudioHead * 2 > this.heldAudio.length) {
+        this.heldAudio = this.heldAudio.slice(this.heldAudioHead);
+        this.heldAudioHead = 0;
       }
       return;
     }
@@ -631,7 +635,7 @@ export class FlvToFmp4 {
       const limit = ((this.fragmentMs ?? AUDIO_ONLY_FRAGMENT_MS) * config.timescale) / 1000;
       if (first !== undefined && dts - first.dts >= limit) this.closeFragment(null);
     }
-    if (this.open.bytes + cost(data) > this.maxPendingBytes && this.open.video.length + this.open.audio.length > 0) {
+    if (this.pendingBytes + cost(data) > this.maxPendingBytes && this.open.video.length + this.open.audio.length > 0) {
       this.counters.forcedCuts++;
       this.closeFragment(null);
     }
@@ -694,11 +698,17 @@ export class FlvToFmp4 {
       this.open.bytes -= stale.reduce((n, s) => n + cost(s.data), 0);
     }
     // Audio that waited for this init joins the new fragment; other configs' audio is dropped.
-    for (const s of this.heldAudio) {
+    for (let i = this.heldAudioHead; i < this.heldAudio.length; i++) {
+      const s = this.heldAudio[i] as AudioSample;
       if (s.config === audio) this.pushAudio(s);
       else this.counters.droppedOverLimit++;
     }
+    this.clearHeldAudio();
+  }
+
+  private clearHeldAudio(): void {
     this.heldAudio = [];
+    this.heldAudioHead = 0;
     this.heldAudioBytes = 0;
   }
 
