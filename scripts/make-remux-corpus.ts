@@ -34,7 +34,7 @@ export interface CorpusCase {
   audio: { sampleRate: number; channels: number } | null;
 }
 
-interface CaseSpec {
+export interface CaseSpec {
   name: string;
   description: string;
   video: 'h264' | 'h264-bframes' | 'hevc-enhanced' | 'hevc-legacy' | null;

@@ -15,18 +15,21 @@
  *     media time passed since the first keyframe (checked at fragment cuts);
  *   - audio only when there is no usable video and either onMetaData announced none or `videoWaitMs`
  *     of audio went by.
- * Held bytes are capped by `maxPendingBytes`: reaching it starts with what is there, or drops the
- * oldest held packets (counted) when nothing can start yet.
+ * Audio from before the first keyframe is kept (FFmpeg keeps it too), so the output may start with
+ * audio. Held bytes are capped by `maxPendingBytes`: reaching it starts with what is there, or drops
+ * the oldest held packets (counted) when nothing can start yet.
  *
  * Timeline. See timeline.ts: u32 ms unwrapped by serial-number arithmetic; output 0 = the earliest
  * first sample (the earliest of the first video DTS — or PTS, when its CTS is negative — and the
  * first audio DTS), like FFmpeg's avoid_negative_ts=make_zero. At that start, as FFmpeg's movenc
  * does without edit lists, each track's first sample is moved to DTS 0 and its duration absorbs the
  * gap (a track starting later would otherwise leave a hole at the start of MSE's buffered range).
- * Discontinuities (a step back beyond `backwardToleranceMs`, or forward beyond `maxForwardJumpMs`)
- * move one shared offset so every track continues right after the latest sample (A/V stay in sync)
- * and are counted; smaller steps back are nudged to one tick after the previous DTS and counted as
- * clamped.
+ * Only at the start: a track joining later (a new init) keeps its real start. Discontinuities (a step
+ * back beyond `backwardToleranceMs`, or forward beyond `maxForwardJumpMs`) move one shared offset so
+ * every track continues right after the latest sample (A/V stay in sync) and are counted; smaller
+ * steps back are nudged to one tick after the previous DTS and counted as clamped. Known limit: if
+ * one track's old-clock packets still arrive after the other track's first new-clock packet, each
+ * side of that overlap is rebased again (still monotonic, but A/V may end up offset by the overlap).
  *
  * Video timestamps: 90 kHz, exact for FLV milliseconds. Composition offset = CTS × 90. |CTS| above
  * `maxCtsMs` (default 10 s; FFmpeg gives up at 15 min) is treated as 0 and counted. Negative CTS:
