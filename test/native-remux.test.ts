@@ -228,6 +228,30 @@ describe('timestamps', () => {
     expect(Math.abs((a.at(-1) as number) - 5000)).toBeLessThanOrEqual(1);
   });
 
+  it('audio DTS follows the nominal 1024-sample step through jitter and re-syncs after a real gap', async () => {
+    const base = packets('h264-aac48k-stereo');
+    let k = 0;
+    const jitter = [0, 12, -9, 15, -14, 7, -3];
+    const gapFrom = 2000;
+    const withGap = retime(base, (ts, p) => (p.kind === 'audio' ? Math.max(0, ts + (jitter[k++ % jitter.length] as number)) : ts))
+      .filter((p) => !(isAudioFrame(p) && p.tag.timestamp >= gapFrom && p.tag.timestamp < gapFrom + 500));
+    const r = remux(withGap);
+    expect(r.remuxer.stats.audioResyncs).toBe(1);
+    expect(r.remuxer.stats.discontinuities).toBe(0);
+    const [obj] = await decodeObjects(r, 'audio-resync');
+    const a = stream(obj?.streams ?? [], 'audio');
+    const steps = a.packets.slice(1).map((p, i) => p.dts - (a.packets[i] as { dts: number }).dts);
+    // Every step is one frame except the first (moved to 0) and the one across the gap.
+    const odd = steps.map((d, i) => [i + 1, d] as const).filter(([, d]) => d !== 1024);
+    expect(odd.length).toBeLessThanOrEqual(2);
+    const across = odd.find(([, d]) => d > 1024 * 10);
+    expect(across).toBeDefined();
+    // After the gap the DTS is the FLV timestamp again (within the 1-sample rounding).
+    const after = a.packets[(across as readonly [number, number])[0]] as { dts: number };
+    const flvAfter = withGap.filter(isAudioFrame)[(across as readonly [number, number])[0]] as AudioPacket;
+    expect(Math.abs(ms(a, after.dts) - flvAfter.tag.timestamp)).toBeLessThanOrEqual(0.5);
+  });
+
   it('small steps back are clamped to stay monotonic, not rebased', () => {
     const base = packets('h264-aac48k-stereo');
     // Audio timestamps jitter back by up to 30 ms (capture-clock style), video is untouched.
