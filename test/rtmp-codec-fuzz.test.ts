@@ -32,8 +32,6 @@ const FFMPEG_ON_METADATA = Buffer.from(
 );
 
 const SEED = 0xf022;
-/** Whole-file budget; the test at the end fails if it is exceeded. */
-const FILE_BUDGET_MS = 25_000;
 const fileStart = performance.now();
 const report: string[] = [];
 
@@ -110,14 +108,17 @@ function checkDecoded(values: AmfValue[], where: () => string): void {
   }
 }
 
-function block(name: string, budgetMs: number, body: () => number): void {
-  it(`${name} (budget ${budgetMs} ms)`, () => {
+/**
+ * One fuzz block, bounded by its case count (the body's loops); its time is reported, not asserted:
+ * the machine is shared, and speed belongs in benchmarks. `typicalMs` documents what it takes here.
+ */
+function block(name: string, typicalMs: number, body: () => number): void {
+  it(`${name} (typically under ${typicalMs} ms)`, () => {
     const t0 = performance.now();
     const cases = body();
     const ms = performance.now() - t0;
     report.push(`${name}: ${cases} cases, ${ms.toFixed(0)} ms`);
     expect(cases).toBeGreaterThan(0);
-    expect(ms).toBeLessThan(budgetMs);
   });
 }
 
@@ -437,13 +438,5 @@ describe('fuzz: AMF0', () => {
       }
     }
     return cases;
-  });
-});
-
-describe('fuzz: budget', () => {
-  it(`the whole file ran in under ${FILE_BUDGET_MS} ms`, () => {
-    const ms = performance.now() - fileStart;
-    report.push(`file: ${ms.toFixed(0)} ms`);
-    expect(ms).toBeLessThan(FILE_BUDGET_MS);
   });
 });
