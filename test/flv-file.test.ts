@@ -14,6 +14,7 @@ import type { FlvTag } from '../src/media/types.js';
 import { prng } from '../src/util/prng.js';
 import { frameMd5 } from './helpers/framemd5.js';
 import { remuxCorpus } from './helpers/remux-corpus.js';
+import { expectMediaError } from './helpers/expect-error.js';
 
 const run = promisify(execFile);
 let dir = '';
@@ -43,18 +44,6 @@ function readInChunks(bytes: Buffer, sizes: () => number): FlvTag[] {
   }
   tags.push(...r.flush());
   return tags;
-}
-
-function expectMediaError(fn: () => unknown, pattern: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(MediaError);
-  expect((caught as MediaError).reason).toBe('flv-file-invalid');
-  expect((caught as MediaError).message).toMatch(pattern);
 }
 
 describe('FlvFileReader', () => {
@@ -89,18 +78,18 @@ describe('FlvFileReader', () => {
   });
 
   it('refuses what is not FLV, and says where', () => {
-    expectMediaError(() => new FlvFileReader().push(Buffer.from('GIF89a')), /signature/);
+    expectMediaError(() => new FlvFileReader().push(Buffer.from('GIF89a')), 'flv-file-invalid', /signature/);
     const partial = new FlvFileReader();
     expect(partial.push(Buffer.from('FL'))).toEqual([]);
-    expectMediaError(() => partial.push(Buffer.from('X')), /signature/);
+    expectMediaError(() => partial.push(Buffer.from('X')), 'flv-file-invalid', /signature/);
     const header = Buffer.from(flvBytes.subarray(0, 13));
-    expectMediaError(() => new FlvFileReader().push(Buffer.concat([Buffer.from('FLV'), Buffer.from([2, 5, 0, 0, 0, 9, 0, 0, 0, 0])])), /version 2/);
-    expectMediaError(() => new FlvFileReader().push(Buffer.concat([Buffer.from('FLV'), Buffer.from([1, 5, 0, 0, 0, 8, 0, 0, 0, 0])])), /DataOffset 8/);
-    expectMediaError(() => new FlvFileReader().push(Buffer.concat([Buffer.from('FLV'), Buffer.from([1, 5, 0xff, 0, 0, 9, 0, 0, 0, 0])])), /DataOffset/);
+    expectMediaError(() => new FlvFileReader().push(Buffer.concat([Buffer.from('FLV'), Buffer.from([2, 5, 0, 0, 0, 9, 0, 0, 0, 0])])), 'flv-file-invalid', /version 2/);
+    expectMediaError(() => new FlvFileReader().push(Buffer.concat([Buffer.from('FLV'), Buffer.from([1, 5, 0, 0, 0, 8, 0, 0, 0, 0])])), 'flv-file-invalid', /DataOffset 8/);
+    expectMediaError(() => new FlvFileReader().push(Buffer.concat([Buffer.from('FLV'), Buffer.from([1, 5, 0xff, 0, 0, 9, 0, 0, 0, 0])])), 'flv-file-invalid', /DataOffset/);
     const encrypted = Buffer.concat([header, Buffer.from([0x29, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x17, 0, 0, 0, 12])]);
-    expectMediaError(() => new FlvFileReader().push(encrypted), /encrypted/);
+    expectMediaError(() => new FlvFileReader().push(encrypted), 'flv-file-invalid', /encrypted/);
     const badPrev = Buffer.concat([header, Buffer.from([9, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x17, 0, 0, 0, 99])]);
-    expectMediaError(() => new FlvFileReader().push(badPrev), /PreviousTagSize 99 .* at offset 13/);
+    expectMediaError(() => new FlvFileReader().push(badPrev), 'flv-file-invalid', /PreviousTagSize 99 .* at offset 13/);
     expect(new FlvFileReader({ checkPreviousTagSize: false }).push(badPrev)).toHaveLength(1);
   });
 
@@ -108,23 +97,23 @@ describe('FlvFileReader', () => {
     const r = new FlvFileReader();
     const tags = r.push(flvBytes.subarray(0, flvBytes.length - 10));
     expect(tags.length).toBeGreaterThan(100);
-    expectMediaError(() => r.flush(), /ended inside a tag at offset \d+ \(\d+ bytes dropped\)/);
+    expectMediaError(() => r.flush(), 'flv-file-invalid', /ended inside a tag at offset \d+ \(\d+ bytes dropped\)/);
     const h = new FlvFileReader();
     h.push(flvBytes.subarray(0, 5));
-    expectMediaError(() => h.flush(), /inside its header/);
+    expectMediaError(() => h.flush(), 'flv-file-invalid', /inside its header/);
     const bad = new FlvFileReader();
     expect(() => bad.push(Buffer.from('nope'))).toThrow(MediaError);
     expect(() => bad.push(flvBytes)).toThrow(MediaError);
     const ended = new FlvFileReader();
     ended.push(flvBytes);
     ended.flush();
-    expectMediaError(() => ended.push(flvBytes), /after flush/);
+    expectMediaError(() => ended.push(flvBytes), 'flv-file-invalid', /after flush/);
   });
 
   it('maxTagBytes bounds what it will hold; tags of unknown types are skipped and counted', () => {
     const small = new FlvFileReader({ maxTagBytes: 1000 });
     expect(small.push(flvBytes).length).toBeGreaterThan(0); // the small tags before the big one
-    expectMediaError(() => small.flush(), /over maxTagBytes 1000/);
+    expectMediaError(() => small.flush(), 'flv-file-invalid', /over maxTagBytes 1000/);
     const header = flvBytes.subarray(0, 13);
     const odd = Buffer.concat([header, Buffer.from([15, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 7, 7, 0, 0, 0, 13])]);
     const r = new FlvFileReader();
@@ -138,7 +127,7 @@ describe('FlvFileReader', () => {
     const prefix = Buffer.concat([flvBytes.subarray(0, 13 + firstTagLen), Buffer.from([0x3f, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0])]);
     const r = new FlvFileReader();
     expect(r.push(prefix)).toHaveLength(1);
-    expectMediaError(() => r.push(Buffer.alloc(1)), /encrypted/);
+    expectMediaError(() => r.push(Buffer.alloc(1)), 'flv-file-invalid', /encrypted/);
   });
 });
 

@@ -7,11 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { encodeAmf0, AmfEcmaArray } from '../src/media/amf/amf0.js';
 import { AmfError } from '../src/media/amf/errors.js';
-import { MediaError } from '../src/media/errors.js';
 import { readFlv } from '../src/media/flv/flv-file.js';
 import { parseFlvTag } from '../src/media/flv/flv-tag.js';
 import type { FlvTag, FlvTagType, ParsedTag } from '../src/media/types.js';
 import { remuxCorpus } from './helpers/remux-corpus.js';
+import { expectMediaError } from './helpers/expect-error.js';
 
 const tag = (type: FlvTagType, bytes: number[] | Buffer, timestamp = 1000): FlvTag => ({ type, timestamp, body: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes) });
 const video = (bytes: number[] | Buffer): ParsedTag => parseFlvTag(tag(9, bytes));
@@ -23,17 +23,6 @@ const si24 = (v: number): number[] => {
   b.writeIntBE(v, 0, 3);
   return [...b];
 };
-
-function expectMediaError(fn: () => unknown, reason: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(MediaError);
-  expect((caught as MediaError).reason).toBe(reason);
-}
 
 describe('legacy video tags', () => {
   it('AVC config, keyframe, inter frame with negative CTS, end of sequence', () => {

@@ -17,7 +17,6 @@ import { readFragmentedMp4 } from '../scripts/mp4-to-flv.js';
 import { childBoxes } from '../src/container/fmp4/box-reader.js';
 import { Fmp4Splitter } from '../src/container/fmp4/splitter.js';
 import type { ContainerOutput, InitSegment, MediaFragment } from '../src/container/types.js';
-import { MediaError } from '../src/media/errors.js';
 import { readFlv } from '../src/media/flv/flv-file.js';
 import { parseFlvTag } from '../src/media/flv/flv-tag.js';
 import type { AmfObject, AudioPacket, MediaPacket, VideoPacket } from '../src/media/types.js';
@@ -26,6 +25,7 @@ import { frameMd5, type FrameStream } from './helpers/framemd5.js';
 import { decodeErrors, probe } from './helpers/media.js';
 import { chromiumAvailable, playInChromium } from './helpers/mse-player.js';
 import { flvPackets, remuxCorpus } from './helpers/remux-corpus.js';
+import { expectMediaError } from './helpers/expect-error.js';
 
 const run = promisify(execFile);
 const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
@@ -140,17 +140,6 @@ const stream = (streams: FrameStream[], type: string): FrameStream => {
 
 function expectMonotonic(s: FrameStream): void {
   for (let i = 1; i < s.packets.length; i++) expect((s.packets[i] as { dts: number }).dts).toBeGreaterThan((s.packets[i - 1] as { dts: number }).dts);
-}
-
-function expectMediaError(fn: () => unknown, reason: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(MediaError);
-  expect((caught as MediaError).reason).toBe(reason);
 }
 
 // ---------- scenarios ----------
