@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeAmf0 } from '../src/media/amf/amf0.js';
+import { ChunkReader } from '../src/ingest/rtmp/chunk-reader.js';
 import { ChunkWriter } from '../src/ingest/rtmp/chunk-writer.js';
+import { abort, parseAcknowledgement, parseUserControl, pingRequest, windowAckSize } from '../src/ingest/rtmp/control.js';
 import { RtmpServer, type RtmpServerEvents } from '../src/ingest/rtmp/rtmp-server.js';
 import type { RtmpServerLimits } from '../src/ingest/rtmp/server-limits.js';
 import type { PublishInfo, PublishRequest } from '../src/ingest/types.js';
@@ -186,6 +188,109 @@ describe('RTMP server: real encoders and the publish veto', () => {
     await pub.closed;
     expect(h.rejected.at(-1)).toMatchObject({ stream: 'cam4', reason: 'unsupported-codec' });
     expect(h.publishes.find((p) => p.info.stream === 'cam4')?.ended).toBe(true);
+  });
+});
+
+describe('RTMP server: protocol control, aggregates, AMF3 messages and command coverage', () => {
+  let h: Harness;
+  beforeAll(async () => { h = await startServer(); });
+  afterAll(async () => { await h.server.close(); });
+
+  /** The server's messages on a raw connection, parsed with our own reader (after S0+S1+S2). */
+  const serverMessages = (c: ReturnType<typeof raw>) => new ChunkReader().push(c.received().subarray(3073));
+
+  it('acknowledges per the peer\'s window, answers pings, applies Abort, and ignores unknown commands', async () => {
+    const c = raw(h.port);
+    await handshake(c);
+    const w = new ChunkWriter(128);
+    c.socket.write(w.encode(windowAckSize(5000)));
+    c.socket.write(command([...CONNECT]));
+    c.socket.write(command(['_checkbw', 2, null]));
+    c.socket.write(command(['someVendorCommand', 3, null, 'x']));
+    c.socket.write(w.encode(pingRequest(123_456)));
+    // Half a message on csid 9, aborted, then a complete createStream: the partial one is gone.
+    const partial = w.encode({ csid: 9, type: 20, streamId: 0, timestamp: 0, payload: encodeAmf0(['createStream', 7, null, 'x'.repeat(300)]) });
+    c.socket.write(partial.subarray(0, 140));
+    c.socket.write(w.encode(abort(9)));
+    c.socket.write(command(['createStream', 4, null]));
+    c.socket.write(w.encode({ csid: 4, type: 8, streamId: 1, timestamp: 0, payload: Buffer.alloc(6000) })); // > window: an ack is due
+    await waitFor('ack, pong and createStream result', () => {
+      const m = serverMessages(c);
+      return m.some((x) => x.type === 3) && m.some((x) => x.type === 4 && parseUserControl(x.payload).event === 'ping-response')
+        && m.some((x) => x.type === 20 && x.payload.includes(Buffer.from('_result')) && x.payload.readDoubleBE(11) === 4);
+    }, 3000, 10);
+    const m = serverMessages(c);
+    const ack = parseAcknowledgement(m.find((x) => x.type === 3)!.payload);
+    expect(ack).toBeGreaterThan(3073 + 5000);
+    expect(parseUserControl(m.find((x) => x.type === 4 && parseUserControl(x.payload).event === 'ping-response')!.payload).value).toBe(123_456);
+    // Only connect and createStream 4 were answered (no reply to the aborted createStream 7, none to unknown commands).
+    const results = m.filter((x) => x.type === 20).map((x) => x.payload.readDoubleBE(11));
+    expect(results).toEqual([1, 4]);
+    expect(c.socket.destroyed).toBe(false);
+    c.socket.destroy();
+  });
+
+  it('AMF3 command and data messages, aggregates of media, and closeStream ending the publish', async () => {
+    const c = raw(h.port);
+    await handshake(c);
+    const w = new ChunkWriter(128);
+    const amf3 = (type: 15 | 17, values: Parameters<typeof encodeAmf0>[0], streamId = 0, csid = 3) =>
+      w.encode({ csid, type, streamId, timestamp: 0, payload: Buffer.concat([Buffer.from([0]), encodeAmf0(values)]) });
+    c.socket.write(amf3(17, [...CONNECT]));
+    c.socket.write(amf3(17, ['createStream', 2, null]));
+    c.socket.write(amf3(17, ['publish', 3, null, 'cam-agg?key=k1', 'live'], 1, 8));
+    await waitFor('publishing', () => h.publishes.find((p) => p.info.stream === 'cam-agg'), 3000, 10);
+    c.socket.write(amf3(15, ['@setDataFrame', 'onMetaData', { width: 320 }], 1, 4));
+    // An aggregate of two AAC frames (sub-message: type, size u24, ts u24 + ext u8, stream id u24, data, back-pointer).
+    const sub = (ts: number, data: Buffer) => {
+      const hdr = Buffer.alloc(11);
+      hdr[0] = 8;
+      hdr.writeUIntBE(data.length, 1, 3);
+      hdr.writeUIntBE(ts, 4, 3);
+      const back = Buffer.alloc(4);
+      back.writeUInt32BE(11 + data.length);
+      return Buffer.concat([hdr, data, back]);
+    };
+    const asc = Buffer.from([0xaf, 0x00, 0x11, 0x90]);
+    const frame = Buffer.from([0xaf, 0x01, 0x21, 0x10, 0x04]);
+    c.socket.write(w.encode({ csid: 4, type: 8, streamId: 1, timestamp: 0, payload: asc }));
+    c.socket.write(w.encode({ csid: 5, type: 22, streamId: 1, timestamp: 1000, payload: Buffer.concat([sub(500, frame), sub(521, frame)]) }));
+    const p = await waitFor('metadata and both aggregated frames', () => {
+      const x = h.publishes.find((q) => q.info.stream === 'cam-agg')!;
+      return x.packets.filter((k) => k.kind === 'audio' && k.packetType === 'frame').length === 2 ? x : undefined;
+    }, 3000, 10);
+    expect(p.packets.map((k) => k.kind)).toEqual(['metadata', 'audio', 'audio', 'audio']);
+    // Sub-message timestamps are renormalised to the aggregate's: 1000, 1021.
+    expect(p.packets.slice(2).map((k) => k.tag.timestamp)).toEqual([1000, 1021]);
+    c.socket.write(command(['closeStream', 4, null], 1, 8));
+    await waitFor('closeStream ended the publish', () => p.ended, 3000, 10);
+    c.socket.destroy();
+  });
+
+  it('refuses legacy unsupported codecs too (Speex audio, H.263 video)', async () => {
+    for (const [name, tag] of [['cam-spx', { type: 8 as const, body: Buffer.from([0xb2, 0x00, 0x00]) }], ['cam-263', { type: 9 as const, body: Buffer.from([0x12, 0x00, 0x00]) }]] as const) {
+      const pub = await RtmpTestPublisher.open({ port: h.port });
+      await pub.connect();
+      await pub.publish(`${name}?key=k1`);
+      pub.sendTag({ ...tag, timestamp: 0 });
+      const status = await pub.nextStatus();
+      expect(status, name).toMatchObject({ level: 'error', code: 'NetStream.Publish.Rejected' });
+      await pub.closed;
+    }
+    expect(h.rejected.slice(-2).map((r) => r.reason)).toEqual(['unsupported-codec', 'unsupported-codec']);
+  });
+
+  it('caps connections in total', async () => {
+    const small = await startServer({ maxConnections: 3 });
+    try {
+      const conns = Array.from({ length: 3 }, () => raw(small.port));
+      await waitFor('3 connections', () => small.server.connectionCount === 3, 3000, 10);
+      await raw(small.port).closed;
+      expect(small.refused.at(-1)?.reason).toBe('max-connections');
+      for (const c of conns) c.socket.destroy();
+    } finally {
+      await small.server.close();
+    }
   });
 });
 
