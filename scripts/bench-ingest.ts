@@ -17,7 +17,12 @@
  * with 0 errors. Results: bench/results/ingest-<timestamp>.{md,json}.
  *
  *   npm run bench:ingest -- --cameras 10 --seconds 30 [--scenarios native,ffmpeg,bare,nms]
- *                           [--baseline-dir DIR] [--warmup 10] [--cpu-prof] [--keep]
+ *                           [--baseline-dir DIR] [--warmup 10] [--cpu-prof] [--from-source]
+ *                           [--fsync always|never] [--keep]
+ *
+ * --cpu-prof runs the gateways with node --cpu-prof and lists the top self-time functions of the
+ * window (profiling costs CPU: take the figures from a run without it). --fsync never is a
+ * diagnostic (what durability costs), not the default durability the figures are about.
  *
  * Compare ratios within one run: the machine is shared and noisy.
  */
@@ -54,6 +59,7 @@ const { values } = parseArgs({
     'log-level': { type: 'string', default: 'info' },
     'cpu-prof': { type: 'boolean', default: false },
     'from-source': { type: 'boolean', default: false },
+    fsync: { type: 'string', default: 'always' },
     keep: { type: 'boolean', default: false },
     dir: { type: 'string' },
     ffmpeg: { type: 'string', default: process.env['FFMPEG_PATH'] ?? '/usr/bin/ffmpeg' },
@@ -66,6 +72,9 @@ const STAGGER_MS = Number(values['stagger-ms']);
 const FFMPEG = values.ffmpeg;
 const FFPROBE = FFMPEG.replace(/ffmpeg$/, 'ffprobe');
 const BASELINE = values['baseline-dir'];
+/** spool.fsync and storage.fsync of the gateways: `always` is the default durability (the figures); `never` only to see what fsync costs. */
+const FSYNC = values.fsync;
+if (FSYNC !== 'always' && FSYNC !== 'never') throw new Error('--fsync: always | never');
 if (!Number.isInteger(N) || N < 1 || N > 500) throw new Error('--cameras: 1..500');
 if (!(S >= 5 && S <= 600)) throw new Error('--seconds: 5..600');
 if (!(WARMUP >= 0 && WARMUP <= 120)) throw new Error('--warmup: 0..120');
@@ -311,6 +320,7 @@ function gatewayYaml(o: { dir: string; rtmp: number; http: number; remux: 'nativ
     `ffmpeg:`, `  path: ${FFMPEG}`,
     `storage:`, `  kind: fs`, `  root: ${o.dir}/objects`,
   );
+  if (FSYNC !== 'always') lines.push(`  fsync: ${FSYNC}`, `spool:`, `  fsync: ${FSYNC}`);
   if (o.remux !== null) lines.push(`streamDefaults:`, `  remux: ${o.remux}`);
   lines.push(`streams:`);
   for (const id of streamIds) lines.push(`  - id: ${id}`, `    key: ${keyOf(id)}`);
@@ -325,7 +335,7 @@ async function runGateway(scenario: Scenario, checkout: string, src: SourceInfo,
   const [rtmp, http] = [await freePort(), await freePort()];
   const config = join(dir, 'appendcast.yaml');
   await writeFile(config, gatewayYaml({ dir, rtmp, http, remux: scenario === 'ffmpeg' ? 'ffmpeg' : legacy ? null : 'native', legacy }));
-  const prof = values['cpu-prof'] && scenario === 'native';
+  const prof = values['cpu-prof'];
   const logFd = openSync(join(dir, 'gateway.log'), 'a');
   const entry = values['from-source']
     ? ['--import', createRequire(join(checkout, 'package.json')).resolve('tsx'), join(checkout, 'src/cli.ts')]
@@ -450,8 +460,8 @@ async function runGateway(scenario: Scenario, checkout: string, src: SourceInfo,
     const f = (await readdir(dir)).find((x) => x.endsWith('.cpuprofile'));
     if (f) {
       profile = await profileTopFile(join(dir, f), { fromUs: hr0, toUs: hr1, top: 30 });
-      await copyFile(join(dir, f), join(outDir, `ingest-${stamp}-native-N${N}.cpuprofile`));
-      notes.push(`CPU profile (window only): bench/results/ingest-${stamp}-native-N${N}.cpuprofile`);
+      await copyFile(join(dir, f), join(outDir, `ingest-${stamp}-${scenario}-N${N}.cpuprofile`));
+      notes.push(`CPU profile (top list: window only): bench/results/ingest-${stamp}-${scenario}-N${N}.cpuprofile`);
     } else notes.push('no .cpuprofile written');
   }
   if (!values.keep) await rm(dir, { recursive: true, force: true });
@@ -629,7 +639,7 @@ async function main(): Promise<void> {
   const meta = {
     date: new Date().toISOString(), nproc: availableParallelism(), cpuModel: cpus()[0]?.model ?? '?', memGB: round(totalmem() / 2 ** 30, 1), kernel: release(),
     node: process.version, ffmpeg: ffver, cameras: N, seconds: S, warmupSeconds: WARMUP, staggerMs: STAGGER_MS, scenarios,
-    gateway: `${values['from-source'] ? 'from source, node --import tsx src/cli.ts run' : 'node dist/cli.js run, src/ compiled by tsc (tsconfig.build.json) into a cache under os.tmpdir()'} (main at ${gitHead(ROOT)}${dirty.length ? `, working tree with ${dirty.length} uncommitted change(s) under src/` : ''})${BASELINE ? `; nms: ${BASELINE} at ${gitHead(BASELINE)}` : ''}; log level ${values['log-level']}; fs store; spool and store fsync always`,
+    gateway: `${values['from-source'] ? 'from source, node --import tsx src/cli.ts run' : 'node dist/cli.js run, src/ compiled by tsc (tsconfig.build.json) into a cache under os.tmpdir()'} (main at ${gitHead(ROOT)}${dirty.length ? `, working tree with ${dirty.length} uncommitted change(s) under src/` : ''})${BASELINE ? `; nms: ${BASELINE} at ${gitHead(BASELINE)}` : ''}; log level ${values['log-level']}; fs store; spool and store fsync ${FSYNC}${FSYNC === 'always' ? ' (default durability)' : ' (NOT the default durability)'}${values['cpu-prof'] ? '; gateways run with --cpu-prof (profiling costs CPU: not for the figures)' : ''}`,
     dirtySrc: dirty, source: src, sourceText,
     loadgen: 'one Node process (tsx), RtmpTestPublisher, chunk size 4096, sendTags realtime, file looped with offset timestamps',
   };
