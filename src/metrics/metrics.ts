@@ -23,7 +23,7 @@ export class GatewayMetrics {
   });
   readonly fragmentAckLatency = new Histogram({
     name: 'appendcast_fragment_ack_latency_seconds', help: 'From a fragment being complete (in the spool) to the store acknowledging it, all streams',
-    registers: [this.registry], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry], buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60],
   });
   readonly objects = new Counter({ name: 'appendcast_objects_opened_total', help: 'Objects opened', labelNames: ['stream'], registers: [this.registry] });
   readonly lostBytes = new Counter({ name: 'appendcast_dropped_bytes_total', help: 'Bytes that will never reach the store', labelNames: ['stream', 'reason'], registers: [this.registry] });
