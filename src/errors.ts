@@ -20,6 +20,7 @@ export const ErrorCode = {
   StoreIntegrity: 'APC_ERR_STORE_INTEGRITY',
   StoreService: 'APC_ERR_STORE_SERVICE',
   StoreTransport: 'APC_ERR_STORE_TRANSPORT',
+  StoreClosed: 'APC_ERR_STORE_CLOSED',
   CredentialsMissing: 'APC_ERR_CREDENTIALS_MISSING',
   // spool
   Spool: 'APC_ERR_SPOOL',

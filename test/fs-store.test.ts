@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FsStore } from '../src/store/fs/fs-store.js';
-import { StoreClosedError, StoreIntegrityError } from '../src/store/fs/fs-errors.js';
+import { StoreIntegrityError } from '../src/store/fs/fs-errors.js';
+import { StoreClosedError } from '../src/store/errors.js';
 import { KeyedMutex } from '../src/store/fs/keyed-mutex.js';
 import { crc64 } from '../src/store/crc64.js';
 import {

@@ -17,7 +17,6 @@ import {
 import {
   OssIntegrityError,
   OssServiceError,
-  OssStoreClosedError,
   OssTransportError,
   decodeOssErrHeader,
   parseOssErrorXml,
@@ -29,6 +28,7 @@ import { encodeKeyPath, requestTarget, requestUrl, resolveAddressing } from '../
 import { unescapeXml } from '../src/store/oss/oss-xml.js';
 import { errorXml, startMiniOss } from './helpers/mini-oss.js';
 import type { MiniOss, MiniOssOptions } from './helpers/mini-oss.js';
+import { StoreClosedError } from '../src/store/errors.js';
 import { describeStoreConformance } from './store-conformance.js';
 
 const AK = 'test-ak';
@@ -533,7 +533,7 @@ describe('OssStore against mini-oss', () => {
   it('refuses work after close()', async () => {
     const store = await setup();
     await store.close();
-    expect(await rejectionOf(store.head('k'))).toBeInstanceOf(OssStoreClosedError);
+    expect(await rejectionOf(store.head('k'))).toBeInstanceOf(StoreClosedError);
   });
 
   it('computes the CRC the same way the server does for multi-chunk appends', async () => {

@@ -15,6 +15,9 @@ import type { AppendableStore } from '../src/store/types.js';
 import { createLogger } from '../src/util/logger.js';
 import { decodeErrors, probe } from './helpers/media.js';
 import { readObject } from './helpers/objects.js';
+import { OssServiceError, OssTransportError } from '../src/store/oss/oss-errors.js';
+
+const ossBody = (code: string) => ({ code, message: code, requestId: undefined, ec: undefined, hostId: undefined, recommendDoc: undefined, serverTime: undefined });
 
 const FIXTURE = new URL('../fixtures/av-frag200ms.mp4', import.meta.url).pathname;
 const log = createLogger('silent');
@@ -212,9 +215,9 @@ describe('SessionAppender', () => {
     // every 4th fails without committing (a 503).
     const h = await harness((fs) => withAppend(fs, async (key, position, chunks, opts) => {
       calls++;
-      if (calls % 4 === 0) throw Object.assign(new Error('503 ServiceUnavailable'), { code: ErrorCode.StoreService, retryable: true, status: 503 });
+      if (calls % 4 === 0) throw new OssServiceError('POST', 'k', 503, ossBody('ServiceUnavailable'));
       const r = await fs.append(key, position, chunks, opts);
-      if (calls % 3 === 0) throw Object.assign(new Error('headers timeout'), { code: ErrorCode.StoreTransport, ambiguous: true });
+      if (calls % 3 === 0) throw new OssTransportError('POST', 'k', 'headers', true, new Error('headers timeout'));
       return r;
     }), { flush: { maxBytes: 20_000, maxDelayMs: 0 } });
     const done = h.appender.start();
@@ -259,7 +262,7 @@ describe('SessionAppender', () => {
     const { bytes, init, fragments } = await fixture();
     let denied = true;
     const h = await harness((fs) => withAppend(fs, async (...a) => {
-      if (denied) throw Object.assign(new Error('AccessDenied'), { code: ErrorCode.StoreService, retryable: false, status: 403 });
+      if (denied) throw new OssServiceError('POST', 'k', 403, ossBody('AccessDenied'));
       return fs.append(...a);
     }));
     const done = h.appender.start();

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { FlushPolicy, RetryPolicy, RolloverPolicy } from '../config/index.js';
 import type { SessionSpool } from '../spool/session-spool.js';
 import type { AppenderState, SpoolEntry } from '../spool/types.js';
-import { classifyAppendError, isFatalStoreError } from '../store/classify.js';
+import { classifyAppendError, isFatalStoreError } from './append-failure.js';
 import { crc64Of } from '../store/crc64.js';
 import type { AppendableStore, CreateOptions } from '../store/types.js';
 import { backoffDelay, sleep } from '../util/backoff.js';

@@ -1,15 +1,37 @@
 import { AppendcastError, ErrorCode } from '../errors.js';
 
+/** What a failed store request means for whoever retries it, declared by each error class. */
+export interface StoreErrorTraits {
+  /** Sending the same request again may succeed (a transient failure). */
+  retryable: boolean;
+  /** The request may have been applied although it failed: an append's outcome is unknown until reconciled. */
+  ambiguous: boolean;
+}
+
+const DEFINITE: StoreErrorTraits = { retryable: false, ambiguous: false };
+
 /** Store errors mirror OSS's error vocabulary; `ossCode` is the OSS `Code` string. */
-export class StoreError extends AppendcastError {
+export class StoreError extends AppendcastError implements StoreErrorTraits {
   readonly ossCode: string;
   readonly status: number;
   readonly key: string;
-  constructor(code: ErrorCode, ossCode: string, status: number, key: string, message: string, options?: { cause?: unknown }) {
+  readonly retryable: boolean;
+  readonly ambiguous: boolean;
+  constructor(code: ErrorCode, ossCode: string, status: number, key: string, message: string, options?: { cause?: unknown; traits?: StoreErrorTraits }) {
     super(code, message, options);
     this.ossCode = ossCode;
     this.status = status;
     this.key = key;
+    const t = options?.traits ?? DEFINITE;
+    this.retryable = t.retryable;
+    this.ambiguous = t.ambiguous;
+  }
+}
+
+/** An operation was started on a store after close() (every backend throws this one). */
+export class StoreClosedError extends StoreError {
+  constructor(key: string, backend: string) {
+    super(ErrorCode.StoreClosed, 'StoreClosed', 0, key, `${backend} store is closed (operation on ${key === '' ? 'the bucket' : key})`);
   }
 }
 
@@ -18,8 +40,9 @@ export class PositionNotEqualToLengthError extends StoreError {
   readonly currentLength: number;
   readonly position: number;
   constructor(key: string, position: number, currentLength: number) {
+    // Ambiguous: the bytes at the end may be our own earlier append whose answer was lost.
     super(ErrorCode.PositionNotEqualToLength, 'PositionNotEqualToLength', 409, key,
-      `append to ${key} at position ${position}, but the object is ${currentLength} bytes long`);
+      `append to ${key} at position ${position}, but the object is ${currentLength} bytes long`, { traits: { retryable: false, ambiguous: true } });
     this.position = position;
     this.currentLength = currentLength;
   }

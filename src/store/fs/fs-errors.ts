@@ -7,13 +7,6 @@ import { StoreError } from '../errors.js';
  */
 export class StoreIntegrityError extends StoreError {
   constructor(key: string, message: string, options?: { cause?: unknown }) {
-    super(ErrorCode.StoreIntegrity, 'StoreIntegrity', 500, key, message, options);
-  }
-}
-
-/** An operation was started on an FsStore after close(). */
-export class StoreClosedError extends StoreError {
-  constructor(key: string) {
-    super(ErrorCode.StoreService, 'StoreClosed', 503, key, `fs store is closed (operation on ${key})`);
+    super(ErrorCode.StoreIntegrity, 'StoreIntegrity', 500, key, message, { ...options, traits: { retryable: false, ambiguous: true } });
   }
 }

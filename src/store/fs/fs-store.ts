@@ -50,6 +50,7 @@ import {
   ObjectNotAppendableError,
   ObjectTooLargeError,
   PositionNotEqualToLengthError,
+  StoreClosedError,
 } from '../errors.js';
 import type {
   AppendableStore,
@@ -60,7 +61,7 @@ import type {
   ListEntry,
 } from '../types.js';
 import { errnoCode, fsyncDir, mkdirp, pruneEmptyDirs, renameInto, writeAllAt } from './durable-fs.js';
-import { StoreClosedError, StoreIntegrityError } from './fs-errors.js';
+import { StoreIntegrityError } from './fs-errors.js';
 import { isFsKey, keySegments, META_DIR } from './key-path.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { encodeSidecar, readSidecar } from './sidecar.js';
@@ -286,7 +287,7 @@ export class FsStore implements AppendableStore {
   // ---- internals ----
 
   #checkOpen(key: string): void {
-    if (this.#closed) throw new StoreClosedError(key);
+    if (this.#closed) throw new StoreClosedError(key, 'fs');
   }
 
   #paths(key: string): ObjectPaths {

@@ -16,13 +16,13 @@ import { signV4 } from './sign-v4.js';
 import { requestTarget } from './oss-url.js';
 import type { OssAddressing } from './oss-url.js';
 import {
-  OssStoreClosedError,
   OssTransportError,
   decodeOssErrHeader,
   errorCode,
   parseOssErrorXml,
 } from './oss-errors.js';
 import type { OssErrorBody, TransportPhase } from './oss-errors.js';
+import { StoreClosedError } from '../errors.js';
 
 /** The subset of a pino logger the store uses. Nothing logged carries a credential. */
 export interface OssLogger {
@@ -107,7 +107,7 @@ export class OssHttpClient {
   }
 
   async send(req: OssHttpRequest): Promise<OssHttpResponse> {
-    if (this.#closed) throw new OssStoreClosedError(req.key);
+    if (this.#closed) throw new StoreClosedError(req.key, 'oss');
     const first = await this.#sendOnce(req);
     if (first.ok || first.error.code !== 'RequestTimeTooSkewed') return first;
     const serverMs = serverClockMs(first);
@@ -218,7 +218,7 @@ export class OssHttpClient {
 
   #transportError(req: OssHttpRequest, progress: Progress, err: unknown): Error {
     const code = errorCode(err);
-    if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') return new OssStoreClosedError(req.key);
+    if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') return new StoreClosedError(req.key, 'oss');
     // Invalid arguments (e.g. a metadata value that is not a valid header value) are our bug, not the network's.
     if (code === 'UND_ERR_INVALID_ARG' && err instanceof Error) return err;
     let phase: TransportPhase;

@@ -83,19 +83,20 @@ export class OssServiceError extends StoreError {
   readonly hostId: string | undefined;
   readonly recommendDoc: string | undefined;
   readonly method: string;
-  readonly retryable: boolean;
   constructor(method: string, key: string, status: number, body: OssErrorBody) {
     const where = key === '' ? 'the bucket' : key;
     const rid = body.requestId === undefined ? '' : ` (request id ${body.requestId}${body.ec === undefined ? '' : `, EC ${body.ec}`})`;
+    // A retryable answer (5xx, 408, 429…) may come after the body was committed: ambiguous too.
+    const retryable = isRetryableOssError(status, body.code);
     super(ErrorCode.StoreService, body.code, status, key,
-      `OSS ${method} ${where} failed: HTTP ${status} ${body.code}${body.message === '' ? '' : `: ${body.message}`}${rid}`);
+      `OSS ${method} ${where} failed: HTTP ${status} ${body.code}${body.message === '' ? '' : `: ${body.message}`}${rid}`,
+      { traits: { retryable, ambiguous: retryable } });
     this.ossMessage = body.message;
     this.requestId = body.requestId;
     this.ec = body.ec;
     this.hostId = body.hostId;
     this.recommendDoc = body.recommendDoc;
     this.method = method;
-    this.retryable = isRetryableOssError(status, body.code);
   }
 }
 
@@ -104,8 +105,11 @@ export class OssProtocolError extends StoreError {
   readonly requestId: string | undefined;
   readonly method: string;
   constructor(method: string, key: string, status: number, requestId: string | undefined, message: string) {
+    // The server answered outside the protocol: what became of the request is unknown (an append
+    // is reconciled by HEAD), and sending it again is not known to help.
     super(ErrorCode.StoreService, 'ProtocolViolation', status, key,
-      `OSS ${method} ${key === '' ? 'the bucket' : key}: ${message}${requestId === undefined ? '' : ` (request id ${requestId})`}`);
+      `OSS ${method} ${key === '' ? 'the bucket' : key}: ${message}${requestId === undefined ? '' : ` (request id ${requestId})`}`,
+      { traits: { retryable: false, ambiguous: true } });
     this.requestId = requestId;
     this.method = method;
   }
@@ -139,7 +143,8 @@ export class OssIntegrityError extends StoreError {
     super(ErrorCode.StoreIntegrity, 'IntegrityCheckFailed', status, key, message ??
       `append to ${key} at ${d.position} (+${d.length} bytes) acknowledged, but OSS reports next position ` +
       `${d.actualNextPosition ?? 'none'} / crc64 ${d.actualCrc64 ?? 'none'} where ${d.expectedNextPosition} / ` +
-      `${d.expectedCrc64} was expected${d.requestId === undefined ? '' : ` (request id ${d.requestId})`}`);
+      `${d.expectedCrc64} was expected${d.requestId === undefined ? '' : ` (request id ${d.requestId})`}`,
+      { traits: { retryable: false, ambiguous: true } });
     this.position = d.position;
     this.length = d.length;
     this.expectedNextPosition = d.expectedNextPosition;
@@ -170,8 +175,6 @@ export type TransportPhase = 'connect' | 'send' | 'headers' | 'body';
  */
 export class OssTransportError extends StoreError {
   readonly phase: TransportPhase;
-  readonly ambiguous: boolean;
-  readonly retryable = true;
   readonly method: string;
   /** The underlying error's code (`ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`, …). */
   readonly causeCode: string | undefined;
@@ -181,18 +184,10 @@ export class OssTransportError extends StoreError {
     super(ErrorCode.StoreTransport, 'TransportError', 0, key,
       `OSS ${method} ${key === '' ? 'the bucket' : key}: transport failure during ${phase}` +
       `${ambiguous ? ' (the request may have been applied)' : ''}: ${causeCode === undefined ? '' : `${causeCode} `}${why}`,
-      { cause });
+      { cause, traits: { retryable: true, ambiguous } });
     this.phase = phase;
-    this.ambiguous = ambiguous;
     this.method = method;
     this.causeCode = causeCode;
-  }
-}
-
-/** An operation was started after close(). */
-export class OssStoreClosedError extends StoreError {
-  constructor(key: string) {
-    super(ErrorCode.StoreService, 'StoreClosed', 0, key, `oss store is closed (operation on ${key === '' ? 'the bucket' : key})`);
   }
 }
 
