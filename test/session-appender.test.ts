@@ -5,7 +5,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SessionAppender, type PersistedAppenderState } from '../src/appender/session-appender.js';
 import type { FlushPolicy, RolloverPolicy } from '../src/config/index.js';
 import { Fmp4Splitter, type InitSegment, type MediaFragment } from '../src/container/index.js';
-import { ErrorCode } from '../src/errors.js';
 import type { SessionSpool } from '../src/spool/session-spool.js';
 import { Spool } from '../src/spool/spool.js';
 import type { SpoolOptions } from '../src/spool/types.js';
