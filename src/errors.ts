@@ -24,6 +24,13 @@ export const ErrorCode = {
   CredentialsMissing: 'APC_ERR_CREDENTIALS_MISSING',
   // spool
   Spool: 'APC_ERR_SPOOL',
+  // serve-oss (the OSS-compatible server)
+  /** An OSS error reply to a client (status + OSS Code): thrown inside the server, answered, never a failure of ours. */
+  ServeOssReply: 'APC_ERR_SERVE_OSS_REPLY',
+  /** The client went away mid-body: nothing is written, nobody to answer. */
+  ServeOssClientAborted: 'APC_ERR_SERVE_OSS_CLIENT_ABORTED',
+  /** start/outage called in the wrong state (programming error). */
+  ServeOssState: 'APC_ERR_SERVE_OSS_STATE',
   // ingest
   IngestPortInUse: 'APC_ERR_INGEST_PORT_IN_USE',
   /** A peer broke the RTMP protocol or one of its limits; the error carries a `reason` label. */

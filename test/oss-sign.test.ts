@@ -57,7 +57,7 @@ const TOKEN = 'CAIS-sts-token/+=example-0123456789';
 const creds = (securityToken?: string): SigningCredentials => ({ accessKeyId: AK, accessKeySecret: SK, securityToken });
 
 // ---------------------------------------------------------------------------------------------
-// 1. Published and SDK-computed test vectors (shared/reference/oss-protocol-dossier.md §4)
+// 1. Published test vectors (Alibaba's signature documentation) and vectors computed by ali-oss 6.23
 // ---------------------------------------------------------------------------------------------
 describe('V1 test vectors', () => {
   it('reproduces the Alibaba Cloud documentation example (Date header, no x-oss-date)', () => {

@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 /**
  * The gateway's Prometheus metrics (prefix appendcast_, label `stream`), on a registry of its own
- * so several gateways can live in one process (tests). Names follow shared/DESIGN.md; the Grafana
+ * so several gateways can live in one process (tests). Names follow docs/design.md; the Grafana
  * dashboard uses exactly these.
  */
 export class GatewayMetrics {

@@ -57,7 +57,7 @@ export class ObjectNotAppendableError extends StoreError {
 
 /**
  * The append would take the object past the store's size cap; nothing was written.
- * OSS documents no code for this (see shared/reference); ObjectTooLarge is our own, HTTP 400.
+ * OSS documents no code for this (docs/oss-protocol.md); ObjectTooLarge is our own, HTTP 400.
  */
 export class ObjectTooLargeError extends StoreError {
   readonly limit: number;

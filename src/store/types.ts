@@ -42,7 +42,7 @@ export interface ByteRange {
 
 /**
  * The one seam between the pipeline and any backend. Semantics are those of OSS AppendObject:
- * see shared/reference/oss-append-protocol.md. Errors are the typed StoreErrors of ./errors.ts.
+ * see docs/oss-protocol.md. Errors are the typed StoreErrors of ./errors.ts.
  */
 export interface AppendableStore {
   readonly kind: string;

@@ -4,16 +4,16 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { AppendcastError, ErrorCode } from '../../errors.js';
 import { OssHttpError } from './oss-http-error.js';
 
 /** Default cap on one request body; a live-video fragment is far smaller. */
 export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 ** 2;
 
 /** The client went away mid-body: there is nobody to answer, and nothing may be written. */
-export class ClientAbortedError extends Error {
+export class ClientAbortedError extends AppendcastError {
   constructor(cause: unknown) {
-    super('client closed the connection before sending the whole body', { cause });
-    this.name = 'ClientAbortedError';
+    super(ErrorCode.ServeOssClientAborted, 'client closed the connection before sending the whole body', { cause });
   }
 }
 

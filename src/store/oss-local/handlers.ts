@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { StoreIntegrityError } from '../fs/fs-errors.js';
 import type { AppendableStore, CreateOptions } from '../types.js';
 import { readBody } from './body.js';
 import { listObjectsV2 } from './list-v2.js';
@@ -146,16 +147,16 @@ const RESPONSE_OVERRIDES: ReadonlyArray<readonly [string, string]> = [
 ];
 
 /** Fails the pipeline when the store's stream does not carry exactly the announced byte count. */
-function exactLength(expected: number): Transform {
+function exactLength(key: string, expected: number): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.byteLength;
-      if (seen > expected) done(new Error(`object stream longer than the announced ${expected} bytes`));
+      if (seen > expected) done(new StoreIntegrityError(key, `object stream longer than the announced ${expected} bytes`));
       else done(null, chunk);
     },
     flush(done) {
-      done(seen === expected ? null : new Error(`object stream ended after ${seen} of ${expected} bytes`));
+      done(seen === expected ? null : new StoreIntegrityError(key, `object stream ended after ${seen} of ${expected} bytes`));
     },
   });
 }
@@ -189,7 +190,7 @@ export async function getObject(ctx: OperationContext): Promise<void> {
     ctx.res.end();
     return;
   }
-  await pipeline(stream, exactLength(length), ctx.res);
+  await pipeline(stream, exactLength(ctx.key, length), ctx.res);
 }
 
 /** DELETE /<key>: 204 whether or not it existed. */

@@ -1,3 +1,4 @@
+import { AppendcastError, ErrorCode } from '../../errors.js';
 import { PositionNotEqualToLengthError, StoreError } from '../errors.js';
 
 /**
@@ -5,7 +6,7 @@ import { PositionNotEqualToLengthError, StoreError } from '../errors.js';
  * as `<StringToSign>`, extra headers such as `x-oss-next-append-position`). Thrown inside the server and
  * turned into the response by server.ts; it never leaves this module as a failure of ours.
  */
-export class OssHttpError extends Error {
+export class OssHttpError extends AppendcastError {
   readonly status: number;
   readonly ossCode: string;
   /** OSS's fine-grained error code (`x-oss-ec`, `<EC>`); see EC below. */
@@ -20,8 +21,7 @@ export class OssHttpError extends Error {
     message: string,
     extra: { ec?: string; details?: ReadonlyArray<readonly [string, string]>; headers?: Record<string, string>; cause?: unknown } = {},
   ) {
-    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
-    this.name = 'OssHttpError';
+    super(ErrorCode.ServeOssReply, message, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.status = status;
     this.ossCode = ossCode;
     this.ec = extra.ec ?? EC.unknown;
@@ -31,7 +31,8 @@ export class OssHttpError extends Error {
 }
 
 /**
- * EC values OSS documents (shared/reference/oss-protocol-dossier.md §1.1, §2.2). For every other
+ * EC values OSS documents in its error reference (position missing/invalid, position not equal to
+ * length, object not appendable). For every other
  * error we send `0000-00000000`: inventing real-looking ECs would mislead whoever looks them up.
  */
 export const EC = {

@@ -3,7 +3,7 @@
  * a directory `<root>/<bucket>/`, which is the root of an FsStore. Requests are signed with OSS V1 or
  * V4 (checked by ../oss/verify.ts), or unsigned when `anonymous` is set. Supported: AppendObject,
  * PutObject, HeadObject, GetObjectMeta, GetObject (Range, both range behaviours), DeleteObject and
- * ListObjectsV2; see route.ts. Protocol facts: shared/reference/oss-protocol-dossier.md §1–§5, §10.
+ * ListObjectsV2; see route.ts. Protocol facts: docs/oss-protocol.md.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import { AppendcastError, ErrorCode } from '../../errors.js';
 import type { Logger } from '../../util/logger.js';
 import { FsStore } from '../fs/fs-store.js';
 import { parseRawQuery } from '../oss/canonical.js';
@@ -153,7 +154,7 @@ export class OssLocalServer {
   }
 
   async start(): Promise<OssLocalServerAddress> {
-    if (this.#server !== undefined) throw new Error('OssLocalServer already started');
+    if (this.#server !== undefined) throw new AppendcastError(ErrorCode.ServeOssState, 'OssLocalServer already started');
     await mkdir(this.#root, { recursive: true });
     for (const b of this.#buckets) await mkdir(join(this.#root, b), { recursive: true });
     const server = createServer((req, res) => {
@@ -216,8 +217,8 @@ export class OssLocalServer {
    */
   async outage(ms: number): Promise<void> {
     const server = this.#server;
-    if (server === undefined) throw new Error('OssLocalServer is not running');
-    if (this.#outageEnd !== undefined) throw new Error('an outage is already running');
+    if (server === undefined) throw new AppendcastError(ErrorCode.ServeOssState, 'OssLocalServer is not running');
+    if (this.#outageEnd !== undefined) throw new AppendcastError(ErrorCode.ServeOssState, 'an outage is already running');
     const { address, port } = server.address() as AddressInfo;
     this.#faults?.noteOutage();
     this.#log?.warn({ ms, port }, 'serve-oss: FAULT INJECTION: outage starts');

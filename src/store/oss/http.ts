@@ -18,11 +18,11 @@ import type { OssAddressing } from './oss-url.js';
 import {
   OssTransportError,
   decodeOssErrHeader,
-  errorCode,
   parseOssErrorXml,
 } from './oss-errors.js';
 import type { OssErrorBody, TransportPhase } from './oss-errors.js';
 import { StoreClosedError } from '../errors.js';
+import { errnoCode } from '../../util/fs-durable.js';
 
 /** The subset of a pino logger the store uses. Nothing logged carries a credential. */
 export interface OssLogger {
@@ -217,7 +217,7 @@ export class OssHttpClient {
   }
 
   #transportError(req: OssHttpRequest, progress: Progress, err: unknown): Error {
-    const code = errorCode(err);
+    const code = errnoCode(err);
     if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') return new StoreClosedError(req.key, 'oss');
     // Invalid arguments (e.g. a metadata value that is not a valid header value) are our bug, not the network's.
     if (code === 'UND_ERR_INVALID_ARG' && err instanceof Error) return err;

@@ -7,6 +7,7 @@
 import { ErrorCode } from '../../errors.js';
 import { StoreError } from '../errors.js';
 import { xmlText } from './oss-xml.js';
+import { errnoCode } from '../../util/fs-durable.js';
 
 /** What an OSS error response says. */
 export interface OssErrorBody {
@@ -179,7 +180,7 @@ export class OssTransportError extends StoreError {
   /** The underlying error's code (`ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`, …). */
   readonly causeCode: string | undefined;
   constructor(method: string, key: string, phase: TransportPhase, ambiguous: boolean, cause: unknown) {
-    const causeCode = errorCode(cause);
+    const causeCode = errnoCode(cause);
     const why = cause instanceof Error ? cause.message : String(cause);
     super(ErrorCode.StoreTransport, 'TransportError', 0, key,
       `OSS ${method} ${key === '' ? 'the bucket' : key}: transport failure during ${phase}` +
@@ -189,10 +190,4 @@ export class OssTransportError extends StoreError {
     this.method = method;
     this.causeCode = causeCode;
   }
-}
-
-export function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
 }
