@@ -189,7 +189,9 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     for (;;) {
       if (this.stopped) return null;
       if (spool.readableSeq <= this.nextSeq) {
-        if (spool.sealed) return null;
+        // Not `sealed`: sealing waits for the journal writes in flight, and what they carry is
+        // still to come (issue 8: taking sealed for drained lost the tail until a restart).
+        if (spool.ended) return null;
         await this.waitForWork(1000);
         continue;
       }

@@ -7,7 +7,7 @@ import { encodeFrame, readFrameAt } from './frame.js';
 import { DEAD_DROPPED, Fifo, type EntryRec, type Segment, type StreamState } from './entry-record.js';
 import { SpoolError } from './errors.js';
 import type {
-  AppenderState, DropReason, DroppedRange, SessionCursor, SpoolEntry, SpoolEntryMeta, SpoolOptions,
+  AppenderState, DropReason, DroppedRange, JournalIo, SessionCursor, SpoolEntry, SpoolEntryMeta, SpoolOptions,
 } from './types.js';
 
 /**
@@ -35,6 +35,7 @@ export interface SessionSpoolEvents {
 export interface SpoolHost {
   readonly opts: SpoolOptions;
   readonly logger: Logger | undefined;
+  readonly io: JournalIo;
   afterAppend(stream: StreamState): void;
   evict(stream: StreamState): void;
   reportDrop(range: SpoolDroppedRange): void;
@@ -106,6 +107,8 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
   private readable: number;
   private unacked = 0;
   private isSealed: boolean;
+  /** Sealed and every entry written (or dropped): nothing will ever become readable past endSeq. */
+  private journalComplete: boolean;
   private closed = false;
   private destroyed = false;
 
@@ -158,7 +161,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
       this.persistedCursor = r.cursor;
       this.ackedSeq = this.pin = this.base = this.dropHint = r.cursor.nextSeq;
       this.nextSeq = this.readable = r.nextSeq;
-      this.isSealed = r.sealed;
+      this.isSealed = this.journalComplete = r.sealed;
       this.entries = r.entries;
       this.segments = r.segments;
       this.inits = r.inits;
@@ -168,7 +171,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
     } else {
       this.persistedCursor = { nextSeq: 0, state: null };
       this.ackedSeq = this.pin = this.base = this.nextSeq = this.readable = 0;
-      this.isSealed = false;
+      this.isSealed = this.journalComplete = false;
     }
   }
 
@@ -186,8 +189,16 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
   get cursor(): SessionCursor {
     return this.persistedCursor;
   }
+  /** No more appends (the remuxer ended); entries may still be on their way to the disk. */
   get sealed(): boolean {
     return this.isSealed;
+  }
+  /**
+   * Sealed, and the journal written to its end: every entry is readable, acknowledged or dropped.
+   * Only then is "nothing readable" the end of the session rather than a slow disk.
+   */
+  get ended(): boolean {
+    return this.journalComplete && this.readable >= this.nextSeq;
   }
   /** Unacknowledged, undropped payload bytes of this session (on disk or on their way). */
   get bytes(): number {
@@ -338,8 +349,13 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
     this.isSealed = true;
     await this.flush(this.host.opts.fsync !== 'never');
     await this.dropsPersisted;
-    await writeFileAtomic(join(this.dir, SEALED_FILE), JSON.stringify({ endSeq: this.nextSeq }), true);
-    this.emit('sealed');
+    try {
+      await writeFileAtomic(join(this.dir, SEALED_FILE), JSON.stringify({ endSeq: this.nextSeq }), true);
+    } finally {
+      // The marker only tells a later recovery; in this process the journal is complete either way.
+      this.journalComplete = true;
+      this.emit('sealed');
+    }
   }
 
   /** Sealed and fully acknowledged (or dropped): removes the session directory. */
@@ -709,7 +725,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
   private async rotate(firstSeq: number): Promise<void> {
     await this.closeActive(this.host.opts.fsync !== 'never');
     const path = join(this.dir, segmentFileName(firstSeq));
-    const fh = await open(path, 'w');
+    const fh = await this.host.io.open(path, 'w');
     const seg: Segment = { firstSeq, path, size: 0, live: 0, closed: false };
     this.segments = this.segments.filter((s) => s.path !== path); // a failed segment of the same name
     this.segments.push(seg);

@@ -69,7 +69,7 @@
  * carries on with a fresh one, so ingest never stops. A frame that fails its CRC when read back is
  * dropped ('journal-corrupt'); so are seqs missing on recovery (their size is unknown: 0 bytes).
  */
-import { mkdir, readdir, rmdir } from 'node:fs/promises';
+import { mkdir, open, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../util/logger.js';
 import { Fifo, type StreamState } from './entry-record.js';
@@ -77,12 +77,14 @@ import { SpoolError } from './errors.js';
 import { errnoCode, fsyncDir, writeFileAtomic } from './fs-util.js';
 import { scanSession } from './session-recovery.js';
 import { SESSION_FILE, SessionSpool, type SpoolDroppedRange, type SpoolHost } from './session-spool.js';
-import type { SpoolOptions } from './types.js';
+import type { JournalIo, SpoolOptions } from './types.js';
 
 export interface SpoolHooks {
   /** Every dropped range, once (the metric appendcast_dropped_bytes_total sums `bytes`). */
   onDrop?(d: SpoolDroppedRange): void;
   logger?: Logger;
+  /** How journal segments are opened (tests wrap the real file handles to slow the disk down). */
+  io?: JournalIo;
 }
 
 interface StreamSlot extends StreamState {
@@ -126,6 +128,7 @@ export class Spool {
     this.host = {
       opts: this.opts,
       logger: this.logger,
+      io: hooks.io ?? { open: (path, flags) => open(path, flags) },
       afterAppend: (ss) => this.afterAppend(ss as StreamSlot),
       evict: (ss) => this.evict(ss),
       reportDrop: (d) => {

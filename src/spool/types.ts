@@ -6,6 +6,8 @@
  * appender's opaque state). Entries leave the spool only when acknowledged.
  */
 
+import type { FileHandle } from 'node:fs/promises';
+
 export type SpoolEntryKind = 'init' | 'fragment' | 'trailer';
 
 export interface SpoolEntryMeta {
@@ -67,4 +69,9 @@ export interface DroppedRange {
   toSeq: number;
   bytes: number;
   reason: DropReason;
+}
+
+/** The file calls the journal writer makes: the real `fs.open` (a test wraps it to slow the disk down). */
+export interface JournalIo {
+  open(path: string, flags: 'w'): Promise<FileHandle>;
 }
