@@ -2,3 +2,4 @@ export type { ContainerOutput, ContainerSplitter, InitSegment, MediaFragment, Tr
 export { ContainerError } from './types.js';
 export { DEFAULT_MAX_BOX_BYTES, Fmp4Splitter } from './fmp4/splitter.js';
 export type { Fmp4SplitterOptions } from './fmp4/splitter.js';
+export { DEFAULT_MAX_FRAGMENT_BYTES, Mpeg2TsSplitter, type Mpeg2TsSplitterOptions } from './ts/splitter.js';
