@@ -24,6 +24,9 @@ export const ErrorCode = {
   CredentialsMissing: 'APC_ERR_CREDENTIALS_MISSING',
   // spool
   Spool: 'APC_ERR_SPOOL',
+  // appender
+  /** An unexpected error stopped a session's appender; it is retried with backoff (counted in append_errors_total). */
+  AppenderFailed: 'APC_ERR_APPENDER_FAILED',
   // serve-oss (the OSS-compatible server)
   /** An OSS error reply to a client (status + OSS Code): thrown inside the server, answered, never a failure of ours. */
   ServeOssReply: 'APC_ERR_SERVE_OSS_REPLY',

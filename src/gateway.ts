@@ -195,6 +195,7 @@ export class Gateway {
     appender.on('reconciled', (outcome) => m.reconciliations.inc({ stream, outcome }));
     appender.on('appendError', ({ code }) => m.appendErrors.inc({ stream, code }));
     appender.on('halted', (halted) => m.appenderHalted.set({ stream }, halted ? 1 : 0));
+    appender.on('failed', ({ error }) => m.appendErrors.inc({ stream, code: error.code }));
     appender.on('finished', () => {
       this.sessions.delete(spool.sessionId);
       const busy = [...this.sessions.values()].some((v) => v.stream === stream);

@@ -3,6 +3,7 @@ import type { FlushPolicy, RetryPolicy, RolloverPolicy } from '../config/index.j
 import type { SessionSpool } from '../spool/session-spool.js';
 import type { AppenderState, SpoolEntry } from '../spool/types.js';
 import { classifyAppendError, isFatalStoreError } from './append-failure.js';
+import { AppenderFailedError } from './errors.js';
 import { crc64Of } from '../store/crc64.js';
 import type { AppendableStore, CreateOptions } from '../store/types.js';
 import { backoffDelay, sleep } from '../util/backoff.js';
@@ -54,6 +55,8 @@ export interface SessionAppenderEvents {
   reconciled: [outcome: ReconcileOutcome];
   appendError: [info: { code: string; action: string }];
   halted: [halted: boolean];
+  /** An unexpected error stopped the appender; it resumes after `retryInMs` (failures: in a row). */
+  failed: [info: { error: AppenderFailedError; failures: number; retryInMs: number }];
   finished: [];
 }
 
@@ -97,6 +100,8 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   private haltedNow = false;
+  /** Unexpected failures since the last acknowledged batch. */
+  private failures = 0;
   private wake: (() => void) | undefined;
   /** Why the next object is opened, when the last one was left (full or foreign). */
   private pendingReason: RolloverReason | null = null;
@@ -129,10 +134,31 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
 
   /** Runs until the session is sealed and fully acknowledged (then its spool is removed), or stop(). */
   start(): Promise<void> {
-    this.running ??= this.run().catch((err: unknown) => {
-      if (!this.abort.signal.aborted) this.log.error({ err }, 'appender crashed; the spool keeps the data for the next start');
-    });
+    this.running ??= this.supervise();
     return this.running;
+  }
+
+  /**
+   * An unexpected error (a spool file that cannot be written, a bug) must not park the session
+   * until the next start while the others go on: it is logged and reported ('failed'), and the
+   * loop resumes after a jittered backoff from its state in memory; a batch that was in flight is
+   * settled by HEAD first, exactly as after a crash.
+   */
+  private async supervise(): Promise<void> {
+    for (;;) {
+      try {
+        await this.run();
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        this.failures++;
+        const error = new AppenderFailedError(this.o.stream, this.o.spool.sessionId, err);
+        const retryInMs = backoffDelay(this.failures - 1, this.o.retry.baseDelayMs, this.o.retry.maxDelayMs);
+        this.log.error({ err, failures: this.failures, retryInMs }, 'appender failed unexpectedly; resuming after a backoff');
+        this.emit('failed', { error, failures: this.failures, retryInMs });
+        await sleep(retryInMs, this.abort.signal);
+      }
+    }
   }
 
   /** Stops after the append in flight (if any) settles; the spool keeps what is left. */
@@ -381,6 +407,7 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     obj.crc = inflight.crcAfter;
     this.state = { ...this.state, object: obj, inflight: null };
     this.nextSeq = batch.uptoSeq;
+    this.failures = 0;
     const newest = batch.entries.reduce((m, e) => Math.max(m, e.receivedAt), 0);
     this.newestAckedAt = Math.max(this.newestAckedAt, newest);
     await this.o.spool.ack(batch.uptoSeq, this.state);

@@ -1,0 +1,16 @@
+import { AppendcastError, ErrorCode } from '../errors.js';
+
+/**
+ * Something no policy expected stopped a session's appender (a spool file it could not write, a
+ * bug): the appender reports it with this code, then resumes after a backoff. The original error is
+ * the cause.
+ */
+export class AppenderFailedError extends AppendcastError {
+  readonly stream: string;
+  readonly sessionId: string;
+  constructor(stream: string, sessionId: string, cause: unknown) {
+    super(ErrorCode.AppenderFailed, `appender of ${stream}/${sessionId} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.stream = stream;
+    this.sessionId = sessionId;
+  }
+}
