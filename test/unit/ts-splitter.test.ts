@@ -545,6 +545,19 @@ describe('Mpeg2TsSplitter: PSI', () => {
     }
   });
 
+  it('treats a changed PAT with the same PMT as a new init, and an unchanged repeat as none', () => {
+    const w = avStream(1, 5);
+    const body = Buffer.from([0, 1, 0xe0 | (PMT_PID >> 8), PMT_PID & 0xff]);
+    w.section(0, section(0x00, 2, body)).section(PMT_PID, pmt(AV)); // transport_stream_id 1 -> 2
+    for (let i = 5; i < 10; i++) w.video(T0 + i * FRAME, i === 5);
+    w.section(0, section(0x00, 2, body)).section(PMT_PID, pmt(AV));
+    for (let i = 10; i < 15; i++) w.video(T0 + i * FRAME, i === 10);
+    const outs = split([w.bytes()]);
+    expect(outs.map((o) => o.type)).toEqual(['init', 'fragment', 'init', 'fragment', 'fragment']);
+    expect(initsOf(outs)[1]!.bytes.length).toBe(2 * 188);
+    expect(fragmentsOf(outs).map((f) => f.keyframe)).toEqual([true, true, true]);
+  });
+
   it('follows a PAT that moves the PMT to another PID', () => {
     const w = avStream(1, 5);
     w.psi(AV, { pmtPid: 0x1001, sdt: false });

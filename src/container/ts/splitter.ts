@@ -406,7 +406,8 @@ export class Mpeg2TsSplitter implements ContainerSplitter {
       this.lastTimelineTime = t;
     }
     if (es === this.video) stats.videoSamples++;
-    if (!isCutTrack) return;
+    // Not pending: a new init settled this PES while its header was still arriving; it cannot cut.
+    if (!isCutTrack || !this.pending) return;
     this.pendingTime = t;
     if (es === this.video) {
       this.pendingScanning = true;
@@ -506,7 +507,7 @@ export class Mpeg2TsSplitter implements ContainerSplitter {
 
   /** Sets up per-PID state for the PMT's elementary streams (only on a new PMT, never per packet). */
   private configure(pmt: PmtInfo): void {
-    this.es = [];
+    this.es = new Array<EsState | undefined>(NULL_PID);
     this.video = null;
     this.timeline = null;
     this.scanner = null;

@@ -35,12 +35,11 @@ export function readPacketHeader(buf: Uint8Array, at: number, offset: number, ou
   const b1 = buf[at + 1] as number;
   const b3 = buf[at + 3] as number;
   const pid = ((b1 & 0x1f) << 8) | (buf[at + 2] as number);
-  const bad = (why: string): ContainerError => new ContainerError(`${why} (TS packet on PID ${pid} at offset ${offset})`, { offset, unit: 'packet' });
   // A local ffmpeg pipe never sets these; when they show up the bytes are not what the muxer wrote.
-  if (b1 & 0x80) throw bad('transport_error_indicator set');
-  if (b3 & 0xc0) throw bad('scrambled packet');
+  if (b1 & 0x80) throw packetError('transport_error_indicator set', pid, offset);
+  if (b3 & 0xc0) throw packetError('scrambled packet', pid, offset);
   const afc = (b3 >> 4) & 0x3;
-  if (afc === 0) throw bad('reserved adaptation_field_control 00');
+  if (afc === 0) throw packetError('reserved adaptation_field_control 00', pid, offset);
   out.pid = pid;
   out.payloadUnitStart = (b1 & 0x40) !== 0;
   out.randomAccess = false;
@@ -50,10 +49,14 @@ export function readPacketHeader(buf: Uint8Array, at: number, offset: number, ou
   }
   const afLength = buf[at + 4] as number;
   // 10: adaptation field only, it fills the packet; 11: adaptation field then at least one payload byte.
-  if (afc === 2 ? afLength !== 183 : afLength > 182) throw bad(`adaptation_field_length ${afLength} does not fit the packet`);
+  if (afc === 2 ? afLength !== 183 : afLength > 182) throw packetError(`adaptation_field_length ${afLength} does not fit the packet`, pid, offset);
   if (afLength > 0) out.randomAccess = ((buf[at + 5] as number) & 0x40) !== 0;
   out.payloadStart = afc === 2 ? TS_PACKET_SIZE : 5 + afLength;
-  if (out.payloadUnitStart && afc === 2) throw bad('payload_unit_start_indicator on a packet without payload');
+  if (out.payloadUnitStart && afc === 2) throw packetError('payload_unit_start_indicator on a packet without payload', pid, offset);
+}
+
+function packetError(why: string, pid: number, offset: number): ContainerError {
+  return new ContainerError(`${why} (TS packet on PID ${pid} at offset ${offset})`, { offset, unit: 'packet' });
 }
 
 export function hex(n: number): string {
