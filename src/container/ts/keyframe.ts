@@ -6,6 +6,8 @@
  * carried between calls), and gives up after a bound. The random_access_indicator is only the
  * fallback for a scan that gave up or a PES that ended first: ffmpeg sets it from the input's key
  * flag, which for FLV input also marks non-IDR recovery points that cannot start a decode.
+ * An H.265 CRA (x265's default open GOP) counts: a decode that starts there skips the CRA's RASL
+ * pictures (ffmpeg does so silently), so the object plays, minus those few leading frames.
  */
 export type VideoCodec = 'h264' | 'hevc';
 

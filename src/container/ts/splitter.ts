@@ -57,9 +57,18 @@
  *
  * Memory: the received chunks are kept (no copy) until their output is emitted, then joined with
  * one copy; per packet nothing is allocated. Per PID state exists only for the PMT's streams.
+ *
+ * Muxer flags. ffmpeg's mpegts defaults (5.1 and 7.1) already give what this relies on: SDT+PAT+PMT
+ * first, PAT+PMT again before every video keyframe and every `pat_period` (0.1 s), each PES written
+ * contiguously, one video access unit per PES, stable PIDs (PMT 0x1000, streams from 0x100), and a
+ * flush per muxed packet on a pipe. So the remux needs only `-f mpegts pipe:1` in place of the fMP4
+ * `-f mp4 -movflags …`. Not needed: `-mpegts_flags +resend_headers` (one-shot: re-emits PSI once,
+ * then clears itself), `+pat_pmt_at_frames` (PSI before every frame, overhead only), `-muxrate`
+ * (CBR null packets: carried, but pure overhead in storage).
  */
 import type { ContainerOutput, ContainerSplitter, MediaFragment, TrackInfo } from '../types.js';
 import { ContainerError } from '../types.js';
+// Format-neutral despite its folder: the received-chunk queue the fMP4 splitter uses too.
 import { ChunkList, joinViews } from '../fmp4/chunk-list.js';
 import { DEFAULT_KEYFRAME_SCAN_BYTES, KeyframeScanner, VERDICT_GAVE_UP, VERDICT_KEY, VERDICT_PENDING } from './keyframe.js';
 import type { VideoCodec } from './keyframe.js';
