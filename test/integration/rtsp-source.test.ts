@@ -353,6 +353,19 @@ describe.concurrent('failures: a clear reason, growing backoff, never a tight lo
     expect(h.logs.some((l) => /no stream at this path/.test(l) && /404 Not Found/.test(l))).toBe(true);
   });
 
+  it('ffmpeg/ffprobe missing: down(exit) with a log line naming the path, and backoff', async () => {
+    const h = harness(shared.url('/h264'), { ffmpegPath: join(dir, 'no-such-dir', 'ffmpeg'), backoff: { baseMs: 100, maxMs: 400 } });
+    try {
+      h.src.start();
+      await waitFor('2 failed attempts', () => h.downs().length >= 2, 10_000);
+    } finally {
+      await closeAndCheck(h);
+    }
+    expect(new Set(h.downs().map((d) => d.reason))).toEqual(new Set(['exit']));
+    // The probe runs the ffprobe next to the configured ffmpeg.
+    expect(h.logs.some((l) => l.includes('ffprobe failed to start') && l.includes(join(dir, 'no-such-dir', 'ffprobe')) && l.includes('ENOENT'))).toBe(true);
+  });
+
   it('transport tcp to a server that refuses RTP over TCP: down(rtsp-error)', async () => {
     const h = harness(shared.url('/udponly/h264'), { transport: 'tcp', backoff: { baseMs: 100, maxMs: 400 } });
     try {

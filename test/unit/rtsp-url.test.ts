@@ -18,7 +18,7 @@ import {
   transportArgs,
   type SourceLayout,
 } from '../../src/ingest/rtsp/ffmpeg-rtsp-args.js';
-import { makeRedactor, parseRtspUrl, redactUrl } from '../../src/ingest/rtsp/rtsp-url.js';
+import { makeRedactor, parseRtspUrl, redactUrl, withCredentials } from '../../src/ingest/rtsp/rtsp-url.js';
 import { RtspSource, type RtspSourceOptions } from '../../src/ingest/rtsp/rtsp-source.js';
 
 const H264_AAC: SourceLayout = { video: 'h264', audio: 'aac', audioSampleRate: 48000 };
@@ -55,6 +55,16 @@ describe('parseRtspUrl', () => {
       expect((err as AppendcastError).code).toBe('APC_ERR_CONFIG_INVALID');
       expect((err as Error).message).not.toContain('hunter2');
     }
+  });
+});
+
+describe('withCredentials', () => {
+  it('percent-encodes any user and password into a URL without credentials, and parses back to them', () => {
+    const url = withCredentials('rtsp://10.0.0.7:554/ch1?subtype=0', 'ad min', 'p@ss:w/rd%!');
+    expect(url).toBe('rtsp://ad%20min:p%40ss%3Aw%2Frd%25!@10.0.0.7:554/ch1?subtype=0');
+    expect(parseRtspUrl(url)).toMatchObject({ username: 'ad min', password: 'p@ss:w/rd%!', host: '10.0.0.7', path: '/ch1?subtype=0' });
+    expect(withCredentials('rtsp://cam/x', 'viewer')).toBe('rtsp://viewer@cam/x');
+    expect(() => withCredentials('rtsp://a:b@cam/x', 'u', 'hunter2')).toThrow(/already has credentials/);
   });
 });
 

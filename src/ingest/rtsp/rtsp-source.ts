@@ -322,7 +322,7 @@ export class RtspSource extends EventEmitter<RtspSourceEvents> {
       probeOut: '', timers: [], done,
     };
     this.current = a;
-    child.once('error', (err) => {
+    child.on('error', (err) => {
       // Failed to spawn (ENOENT, EACCES); 'close' follows.
       a.tail.push(`[fatal] could not start ${kind === 'probe' ? 'ffprobe' : 'ffmpeg'}: ${err.message}`);
       this.log.error({ err: this.errText(err), path: kind === 'probe' ? this.ffprobePath : this.o.ffmpegPath }, `${kind === 'probe' ? 'ffprobe' : 'ffmpeg'} failed to start`);
@@ -556,7 +556,7 @@ export class RtspSource extends EventEmitter<RtspSourceEvents> {
   private fail(a: Attempt, reason: RtspDownReason, evidence: string | undefined, sessionMs: number | undefined): void {
     this.isUp = false;
     if (sessionMs !== undefined && sessionMs >= this.healthyMs) this.failures = 0;
-    const delayMs = backoffDelay(this.failures, this.o.backoff.baseMs, this.o.backoff.maxMs, this.o.random);
+    const delayMs = Math.round(backoffDelay(this.failures, this.o.backoff.baseMs, this.o.backoff.maxMs, this.o.random));
     this.failures++;
     const fields = {
       reason,

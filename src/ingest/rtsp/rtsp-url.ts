@@ -115,6 +115,19 @@ export function parseRtspUrl(url: string): RtspUrl {
 
 const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s'"]*/gi;
 
+/**
+ * Puts credentials into an RTSP URL that has none, percent-encoded, so any character works (ffmpeg
+ * decodes them; measured with `@ : / % ! space`). For configs that keep user and password apart,
+ * e.g. `password: ${CAM1_PASS}` with a password containing `@` or `/`. Throws when the URL
+ * already has user info.
+ */
+export function withCredentials(url: string, user: string, password?: string): string {
+  const u = parseRtspUrl(url);
+  if (u.username !== undefined) throw new AppendcastError(ErrorCode.ConfigInvalid, `RTSP source URL ${JSON.stringify(u.redacted)} already has credentials`);
+  const info = encodeURIComponent(user) + (password !== undefined ? `:${encodeURIComponent(password)}` : '');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)/i, `$1${info}@`);
+}
+
 /** Replaces every credential of one URL in free text (ffmpeg's stderr, error messages). */
 export type Redactor = (text: string) => string;
 
