@@ -209,14 +209,15 @@ describe('SessionAppender', () => {
 
   it('ambiguous failures are reconciled by HEAD, never resent blindly: no byte twice, none lost', async () => {
     const { bytes, init, fragments } = await fixture();
-    let calls = 0;
     // A fault injector around the real store: every 3rd append commits and then "times out";
-    // every 4th fails without committing (a 503).
+    // every 4th fails without committing (a 503). Media and index appends are counted apart (the
+    // index trails the media in its own loop), so each sees the same sequence of faults.
+    const calls = { media: 0, index: 0 };
     const h = await harness((fs) => withAppend(fs, async (key, position, chunks, opts) => {
-      calls++;
-      if (calls % 4 === 0) throw new OssServiceError('POST', 'k', 503, ossBody('ServiceUnavailable'));
+      const n = ++calls[key.endsWith('.index.jsonl') ? 'index' : 'media'];
+      if (n % 4 === 0) throw new OssServiceError('POST', 'k', 503, ossBody('ServiceUnavailable'));
       const r = await fs.append(key, position, chunks, opts);
-      if (calls % 3 === 0) throw new OssTransportError('POST', 'k', 'headers', true, new Error('headers timeout'));
+      if (n % 3 === 0) throw new OssTransportError('POST', 'k', 'headers', true, new Error('headers timeout'));
       return r;
     }), { flush: { maxBytes: 20_000, maxDelayMs: 0 } });
     const done = h.appender.start();
@@ -229,6 +230,16 @@ describe('SessionAppender', () => {
     expect(h.events.reconciled).toContain('landed');
     expect(h.events.reconciled).toContain('absent');
     expect(h.events.reconciled).not.toContain('foreign');
+    // The index went through the same faults and is whole: one line per entry, each once, in order.
+    expect(calls.index).toBeGreaterThanOrEqual(4);
+    const idx = (await readFile(join(h.dir, 'objects', objs[0]!.key + '.index.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { offset: number; length: number });
+    expect(idx).toHaveLength(1 + fragments.length);
+    let offset = 0;
+    for (const line of idx) {
+      expect(line.offset).toBe(offset);
+      offset += line.length;
+    }
+    expect(offset).toBe(bytes.length);
     await h.spool.close();
   });
 

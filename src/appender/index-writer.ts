@@ -1,8 +1,8 @@
 import type { SpoolEntry } from '../spool/types.js';
-import { crc64Of } from '../store/crc64.js';
+import { crc64 } from '../store/crc64.js';
 import type { AppendableStore } from '../store/types.js';
-import { backoffDelay, sleep } from '../util/backoff.js';
 import type { Logger } from '../util/logger.js';
+import { FencedAppender, type Fence, type FenceEnd } from './fenced-appender.js';
 
 /**
  * The per-object sidecar index: an appendable object next to the media object (`<key>.index.jsonl`),
@@ -10,9 +10,13 @@ import type { Logger } from '../util/logger.js';
  * wall-clock arrival and keyframe flag. Time-range reads and live tails use it to find byte ranges
  * without scanning the media.
  *
- * It is secondary: a failure never holds up the media. Appends are position-fenced and reconciled
- * like the media's; after a few failed attempts, or someone else's bytes, this object's index is
- * marked broken and no longer written (logged).
+ * It is secondary, and it trails: the appender queues the lines of each acknowledged media append
+ * and goes on; this writer appends them in its own loop, position-fenced and reconciled by the same
+ * FencedAppender as the media. A lost answer to an index append therefore never holds up the media.
+ * The lines not yet acknowledged (`pending`) are persisted with the appender's state, so after a
+ * crash the writer resends them, recognising by HEAD how far its last appends got (any whole-line
+ * prefix). After a few failed attempts, someone else's bytes, or a backlog past MAX_PENDING_LINES,
+ * this object's index is marked broken and no longer written (logged); the media is unaffected.
  */
 
 export interface IndexState {
@@ -20,6 +24,8 @@ export interface IndexState {
   position: number;
   crc: string;
   broken: boolean;
+  /** Lines not yet acknowledged by the store, oldest first (absent in states written before it trailed). */
+  pending?: IndexLine[];
 }
 
 export interface IndexLine {
@@ -40,21 +46,40 @@ export function indexKeyFor(objectKey: string): string {
   return `${objectKey}.index.jsonl`;
 }
 
-const ATTEMPTS = 5;
+/** Store requests per index append before the index is given up. */
+const ATTEMPTS = 10;
+const RETRY = { baseDelayMs: 100, maxDelayMs: 2000 };
+/** Lines waiting for the store, at most (about 60 KB, persisted with every acknowledgement). */
+export const MAX_PENDING_LINES = 512;
+/** Lines per index append. */
+const MAX_APPEND_LINES = 256;
 
 export class IndexWriter {
-  private readonly store: AppendableStore;
-  private readonly state: IndexState;
+  readonly key: string;
+  private position: number;
+  private crc: bigint;
+  private broken: boolean;
+  private readonly pending: IndexLine[];
   private readonly log: Logger;
+  private readonly abort = new AbortController();
+  private readonly fenced: FencedAppender;
+  private running: Promise<void> | undefined;
 
   static initial(key: string): IndexState {
-    return { key, position: 0, crc: '0', broken: false };
+    return { key, position: 0, crc: '0', broken: false, pending: [] };
   }
 
   constructor(store: AppendableStore, state: IndexState, log: Logger) {
-    this.store = store;
-    this.state = state;
-    this.log = log;
+    this.key = state.key;
+    this.position = state.position;
+    this.crc = BigInt(state.crc);
+    this.broken = state.broken;
+    this.pending = [...(state.pending ?? [])];
+    this.log = log.child({ index: state.key });
+    this.fenced = new FencedAppender({
+      store, log: this.log, retry: RETRY, signal: this.abort.signal, maxAttempts: ATTEMPTS,
+      onAppendError: (err, action) => this.log.warn({ err, action }, 'index append failed'),
+    });
   }
 
   static lines(mediaPosition: number, init: Buffer | null, entries: readonly SpoolEntry[]): IndexLine[] {
@@ -75,31 +100,74 @@ export class IndexWriter {
     return out;
   }
 
-  /** Appends the lines for one media append; returns the index state to persist. */
-  async append(mediaPosition: number, init: Buffer | null, entries: readonly SpoolEntry[], signal: AbortSignal): Promise<IndexState> {
-    if (this.state.broken) return this.state;
-    const body = Buffer.from(IndexWriter.lines(mediaPosition, init, entries).map((l) => JSON.stringify(l) + '\n').join(''));
-    const { key, position } = this.state;
-    const crcBefore = BigInt(this.state.crc);
-    const crcAfter = crc64Of([body], crcBefore);
-    const done: IndexState = { key, position: position + body.length, crc: crcAfter.toString(), broken: false };
-    for (let attempt = 0; attempt < ATTEMPTS && !signal.aborted; attempt++) {
-      try {
-        const res = await this.store.append(key, position, [body], position === 0 ? { contentType: 'application/x-ndjson' } : undefined);
-        if (res.nextPosition === done.position && res.crc64 === crcAfter) return done;
-      } catch (err) {
-        this.log.warn({ err, key, attempt }, 'index append failed');
-      }
-      try {
-        const head = await this.store.head(key);
-        if (head && head.size === done.position && head.crc64 === crcAfter) return done;
-        if (!(head === null && position === 0) && !(head && head.size === position && head.crc64 === crcBefore)) break; // someone else's bytes
-      } catch {
-        // unknown: try again
-      }
-      await sleep(backoffDelay(attempt, 100, 2000), signal);
+  /** Lines still to be written (in flight included). */
+  get backlog(): number {
+    return this.pending.length;
+  }
+
+  /** What to persist: the acknowledged end of the index object and the lines not yet acknowledged. */
+  snapshot(): IndexState {
+    return { key: this.key, position: this.position, crc: this.crc.toString(), broken: this.broken, pending: [...this.pending] };
+  }
+
+  /** Starts writing what a restored state left pending. */
+  start(): void {
+    this.kick();
+  }
+
+  /** Queues the lines of one acknowledged media append; returns at once. */
+  push(lines: readonly IndexLine[]): void {
+    if (this.broken || this.abort.signal.aborted) return;
+    if (this.pending.length + lines.length > MAX_PENDING_LINES) {
+      this.giveUp(`more than ${MAX_PENDING_LINES} lines waiting for the store`);
+      return;
     }
-    this.log.error({ key, position }, 'index object broken: no longer written for this media object (the media is unaffected)');
-    return { ...this.state, broken: true };
+    this.pending.push(...lines);
+    this.kick();
+  }
+
+  /** Resolves when nothing is queued (written, or given up). */
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  /** Stops after the append in flight; what is pending stays in the last persisted snapshot. */
+  close(): Promise<void> {
+    this.abort.abort();
+    return this.idle();
+  }
+
+  private kick(): void {
+    this.running ??= this.drain().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0 && !this.broken && !this.abort.signal.aborted) {
+      const lines = this.pending.slice(0, MAX_APPEND_LINES);
+      const chunks = lines.map((l) => Buffer.from(JSON.stringify(l) + '\n'));
+      const ends: FenceEnd[] = [];
+      let end: FenceEnd = { position: this.position, crc: this.crc };
+      for (const c of chunks) {
+        end = { position: end.position + c.length, crc: crc64(c, end.crc) };
+        ends.push(end);
+      }
+      const fence: Fence = { key: this.key, position: this.position, crc: this.crc, ends };
+      const res = await this.fenced.append(fence, chunks, { contentType: 'application/x-ndjson' });
+      if (res.kind === 'landed') {
+        this.pending.splice(0, res.end + 1);
+        this.position = ends[res.end]!.position;
+        this.crc = ends[res.end]!.crc;
+      } else if (res.kind !== 'unsettled' || !this.abort.signal.aborted) {
+        this.giveUp(res.kind === 'unsettled' ? 'out of attempts' : res.kind === 'foreign' ? 'someone else\'s bytes' : 'too large');
+      }
+    }
+  }
+
+  private giveUp(why: string): void {
+    this.broken = true;
+    this.pending.length = 0;
+    this.log.error({ key: this.key, position: this.position, why }, 'index object broken: no longer written for this media object (the media is unaffected)');
   }
 }

@@ -2,12 +2,12 @@ import { EventEmitter } from 'node:events';
 import type { FlushPolicy, RetryPolicy, RolloverPolicy } from '../config/index.js';
 import type { SessionSpool } from '../spool/session-spool.js';
 import type { AppenderState, SpoolEntry } from '../spool/types.js';
-import { classifyAppendError, isFatalStoreError } from './append-failure.js';
 import { AppenderFailedError } from './errors.js';
 import { crc64Of } from '../store/crc64.js';
 import type { AppendableStore, CreateOptions } from '../store/types.js';
 import { backoffDelay, sleep } from '../util/backoff.js';
 import type { Logger } from '../util/logger.js';
+import { FencedAppender, wholeFence, type FencedResult, type ReconcileOutcome } from './fenced-appender.js';
 import { renderKey, withCollisionSuffix } from './key-template.js';
 import { objectDeadline, type RolloverReason } from './rollover.js';
 import { IndexWriter, indexKeyFor, type IndexState } from './index-writer.js';
@@ -40,9 +40,11 @@ export interface PersistedAppenderState extends AppenderState {
   inflight: InflightState | null;
   /** Entries before this seq were dropped by the spool quota after the current object's last byte. */
   gapAfter: number | null;
+  /** Indexes of earlier objects whose lines are still being written (absent in older states). */
+  trailingIndexes?: IndexState[];
 }
 
-export type ReconcileOutcome = 'landed' | 'absent' | 'foreign';
+export type { ReconcileOutcome };
 
 export interface SessionAppenderEvents {
   appended: [info: {
@@ -99,6 +101,9 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
   private nextSeq: number;
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
+  private readonly media: FencedAppender;
+  /** Index writers by index key: the current object's, and earlier ones still trailing. */
+  private readonly indexes = new Map<string, IndexWriter>();
   private haltedNow = false;
   /** Unexpected failures since the last acknowledged batch. */
   private failures = 0;
@@ -116,6 +121,22 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     const saved = o.spool.cursor.state as PersistedAppenderState | null;
     this.state = saved && saved.v === 1 ? saved : { v: 1, object: null, nextObjectSeq: 0, inflight: null, gapAfter: null };
     this.nextSeq = o.spool.cursor.nextSeq;
+    this.media = new FencedAppender({
+      store: o.store, log: this.log, retry: o.retry, signal: this.abort.signal,
+      onFatal: () => this.haltFor(),
+      onHealthy: () => {
+        if (this.haltedNow) this.setHalted(false);
+      },
+      onAppendError: (err, action) => {
+        const code = (err as { code?: string }).code ?? 'unknown';
+        this.emit('appendError', { code, action });
+        this.log.warn({ err, action }, 'append failed');
+      },
+      onReconciled: (outcome, fence, head) => {
+        this.log.info({ key: fence.key, outcome, expected: fence.ends.at(-1)!.position, size: head?.size }, 'reconciled an append of unknown outcome');
+        this.emit('reconciled', outcome);
+      },
+    });
     o.spool.on('readable', () => this.poke());
     o.spool.on('sealed', () => this.poke());
   }
@@ -134,7 +155,13 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
 
   /** Runs until the session is sealed and fully acknowledged (then its spool is removed), or stop(). */
   start(): Promise<void> {
-    this.running ??= this.supervise();
+    if (!this.running) {
+      // Index lines a previous run left pending go first (they trail; the media does not wait).
+      for (const index of [this.state.object?.index, ...(this.state.trailingIndexes ?? [])]) {
+        if (index) this.indexWriter(index).start();
+      }
+      this.running = this.supervise();
+    }
     return this.running;
   }
 
@@ -166,6 +193,7 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     this.abort.abort();
     this.poke();
     await this.running;
+    await Promise.all([...this.indexes.values()].map((w) => w.close()));
   }
 
   private poke(): void {
@@ -200,6 +228,10 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
       if (!batch) break;
       await this.deliver(batch);
     }
+    if (this.stopped) return;
+    // The index trails the media: let it catch up (bounded: it gives up after a few attempts)
+    // before the spool, which holds its pending lines, goes.
+    await Promise.all([...this.indexes.values()].map((w) => w.idle()));
     if (this.stopped) return;
     this.log.info({ key: this.state.object?.key, position: this.position }, 'session fully appended; removing its spool');
     await this.o.spool.destroy();
@@ -301,18 +333,19 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     const base = renderKey(this.o.keyTemplate, { stream: this.o.stream, date: new Date(openedAt), seq });
     let key = base;
     for (let n = 1; ; n++) {
-      const exists = await this.retrying('head', () => this.o.store.head(key));
+      const exists = await this.media.request('head', () => this.o.store.head(key));
       if (!exists) break;
       if (n > MAX_KEY_COLLISIONS) throw new Error(`no free key near ${base}`);
       key = withCollisionSuffix(base, n);
     }
+    const index = this.indexWriter(IndexWriter.initial(indexKeyFor(key)));
     this.state = {
       ...this.state,
-      object: { key, seq, position: 0, crc: '0', openedAt: Math.min(openedAt, firstArrival), index: IndexWriter.initial(indexKeyFor(key)) },
+      object: { key, seq, position: 0, crc: '0', openedAt: Math.min(openedAt, firstArrival), index: index.snapshot() },
       nextObjectSeq: seq + 1,
       gapAfter: null,
     };
-    await this.o.spool.saveState(this.state);
+    await this.o.spool.saveState(this.persisted());
     this.log.info({ key, reason, objectSeq: seq }, 'object opened');
     this.emit('objectOpened', { key, seq, reason });
   }
@@ -336,86 +369,48 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     const obj = this.state.object!;
     const chunks = batch.init ? [batch.init, ...batch.entries.map((e) => e.bytes)] : batch.entries.map((e) => e.bytes);
     const bytes = chunks.reduce((n, c) => n + c.length, 0);
-    const crcBefore = BigInt(obj.crc);
-    const crcAfter = crc64Of(chunks, crcBefore);
+    const crcAfter = crc64Of(chunks, BigInt(obj.crc));
     const inflight: InflightState = {
       uptoSeq: batch.uptoSeq, fromSeq: batch.entries[0]!.seq, position: obj.position, bytes, crcAfter: crcAfter.toString(), withInit: batch.init !== null,
     };
     this.state = { ...this.state, inflight };
-    await this.o.spool.saveState(this.state);
+    await this.o.spool.saveState(this.persisted());
     this.o.spool.setInFlight(batch.uptoSeq);
+    const fence = wholeFence(obj.key, obj.position, BigInt(obj.crc), bytes, crcAfter);
+    const result = await this.media.append(fence, chunks, obj.position === 0 ? this.createOptions(obj.seq) : undefined);
+    await this.conclude(result, batch, inflight);
+  }
 
-    for (let attempt = 0; !this.stopped || attempt === 0; attempt++) {
-      const started = performance.now();
-      let action: ReturnType<typeof classifyAppendError>;
-      try {
-        const res = await this.o.store.append(obj.key, obj.position, chunks, obj.position === 0 ? this.createOptions(obj.seq) : undefined);
-        if (res.nextPosition !== obj.position + bytes || res.crc64 !== crcAfter) {
-          // The store says it appended, but not what we sent: look before deciding anything.
-          this.log.error({ key: obj.key, expected: { next: obj.position + bytes, crc: crcAfter.toString() }, got: { next: res.nextPosition, crc: res.crc64.toString() } },
-            'append response does not match the bytes sent');
-          action = 'reconcile';
-        } else {
-          await this.acknowledge(batch, inflight, performance.now() - started);
-          return;
-        }
-      } catch (err) {
-        action = classifyAppendError(err);
-        const code = (err as { code?: string }).code ?? 'unknown';
-        this.emit('appendError', { code, action });
-        this.log.warn({ err, key: obj.key, position: obj.position, bytes, action, attempt }, 'append failed');
-      }
-      if (this.stopped) return; // the cursor keeps `inflight`: the next start reconciles it
-      switch (action) {
-        case 'resend':
-          await sleep(backoffDelay(attempt, this.o.retry.baseDelayMs, this.o.retry.maxDelayMs), this.abort.signal);
-          continue;
-        case 'fatal':
-          await this.haltFor();
-          continue;
-        case 'too-large':
-          await this.abandon('size');
-          return;
-        case 'foreign':
-          await this.abandon('foreign-writer');
-          return;
-        case 'reconcile': {
-          const outcome = await this.reconcile(obj.key, inflight, crcBefore);
-          if (outcome === null) return; // stopping
-          if (outcome === 'landed') {
-            await this.acknowledge(batch, inflight, performance.now() - started);
-            return;
-          }
-          if (outcome === 'foreign') {
-            await this.abandon('foreign-writer');
-            return;
-          }
-          await sleep(backoffDelay(attempt, this.o.retry.baseDelayMs, this.o.retry.maxDelayMs), this.abort.signal);
-          continue;
-        }
-      }
+  /** What the store made of a batch: acknowledged, or the object is left for a new one. */
+  private async conclude(result: FencedResult, batch: Batch, inflight: InflightState): Promise<void> {
+    switch (result.kind) {
+      case 'landed':
+        return this.acknowledge(batch, inflight, result.durationMs);
+      case 'foreign':
+        return this.abandon('foreign-writer');
+      case 'too-large':
+        return this.abandon('size');
+      case 'unsettled':
+        return; // stopping: the cursor keeps `inflight`, the next start settles it
     }
   }
 
-  /** The batch is in the object: index it, then let the spool forget it. */
+  /** The batch is in the object: queue its index lines, then let the spool forget it. */
   private async acknowledge(batch: Batch, inflight: InflightState, durationMs: number): Promise<void> {
-    if (this.haltedNow) this.setHalted(false);
     const obj = this.state.object!;
-    const index = new IndexWriter(this.o.store, obj.index, this.log);
-    obj.index = await index.append(inflight.position, batch.init, batch.entries, this.abort.signal);
-    obj.position = inflight.position + inflight.bytes;
-    obj.crc = inflight.crcAfter;
-    this.state = { ...this.state, object: obj, inflight: null };
+    // Queued before the state is saved, so the saved state holds them until the index has them.
+    this.indexWriter(obj.index).push(IndexWriter.lines(inflight.position, batch.init, batch.entries));
+    this.state = { ...this.state, object: { ...obj, position: inflight.position + inflight.bytes, crc: inflight.crcAfter }, inflight: null };
     this.nextSeq = batch.uptoSeq;
     this.failures = 0;
     const newest = batch.entries.reduce((m, e) => Math.max(m, e.receivedAt), 0);
     this.newestAckedAt = Math.max(this.newestAckedAt, newest);
-    await this.o.spool.ack(batch.uptoSeq, this.state);
+    await this.o.spool.ack(batch.uptoSeq, this.persisted());
     const now = this.now();
     const fragmentAgesMs: number[] = [];
     for (const e of batch.entries) if (e.kind === 'fragment') fragmentAgesMs.push(now - e.receivedAt);
     this.emit('appended', {
-      key: obj.key, position: inflight.position, bytes: inflight.bytes, nextPosition: obj.position, durationMs, newestReceivedAt: newest,
+      key: obj.key, position: inflight.position, bytes: inflight.bytes, nextPosition: inflight.position + inflight.bytes, durationMs, newestReceivedAt: newest,
       entries: batch.entries.length, fragmentAgesMs,
     });
   }
@@ -425,25 +420,7 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     this.log.warn({ key: this.state.object?.key, reason }, 'leaving the object; the pending entries go to a new one');
     this.state = { ...this.state, object: null, inflight: null, gapAfter: null };
     this.pendingReason = reason;
-    await this.o.spool.saveState(this.state);
-  }
-
-  /**
-   * Looks at the object to learn what became of an append: our bytes are there (length and CRC-64
-   * of the object with them), absent (length and CRC as before), or someone else's.
-   */
-  private async reconcile(key: string, inflight: InflightState, crcBefore: bigint): Promise<ReconcileOutcome | null> {
-    const head = await this.retrying('head', () => this.o.store.head(key));
-    if (this.stopped && head === undefined) return null;
-    let outcome: ReconcileOutcome;
-    if (head === null || head === undefined) outcome = inflight.position === 0 ? 'absent' : 'foreign';
-    else if (!head.appendable) outcome = 'foreign';
-    else if (head.size === inflight.position + inflight.bytes && head.crc64 === BigInt(inflight.crcAfter)) outcome = 'landed';
-    else if (head.size === inflight.position && head.crc64 === crcBefore) outcome = 'absent';
-    else outcome = 'foreign';
-    this.log.info({ key, outcome, expected: inflight.position + inflight.bytes, size: head?.size }, 'reconciled an append of unknown outcome');
-    this.emit('reconciled', outcome);
-    return outcome;
+    await this.o.spool.saveState(this.persisted());
   }
 
   /** After a crash: the cursor says an append was in flight. Settle it before anything else. */
@@ -454,37 +431,43 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
       return;
     }
     this.o.spool.setInFlight(inflight.uptoSeq);
-    const outcome = await this.reconcile(obj.key, inflight, BigInt(obj.crc));
-    if (outcome === null) return;
-    this.log.info({ key: obj.key, outcome, fromSeq: inflight.fromSeq, uptoSeq: inflight.uptoSeq }, 'recovered the append in flight at the crash');
-    if (outcome === 'landed') {
+    const outcome = await this.media.settle(wholeFence(obj.key, inflight.position, BigInt(obj.crc), inflight.bytes, BigInt(inflight.crcAfter)));
+    if (outcome.kind === 'unsettled') return;
+    this.log.info({ key: obj.key, outcome: outcome.kind, fromSeq: inflight.fromSeq, uptoSeq: inflight.uptoSeq }, 'recovered the append in flight at the crash');
+    if (outcome.kind === 'landed') {
       const entries = await this.o.spool.read(inflight.fromSeq, inflight.bytes);
       const batchEntries = entries.filter((e) => e.seq < inflight.uptoSeq);
       const init = inflight.withInit ? ((await this.o.spool.initFor(inflight.fromSeq))?.bytes ?? null) : null;
       await this.acknowledge({ entries: batchEntries, init, uptoSeq: inflight.uptoSeq }, inflight, 0);
-    } else if (outcome === 'foreign') {
+    } else if (outcome.kind === 'foreign') {
       await this.abandon('foreign-writer');
     } else {
       this.state = { ...this.state, inflight: null };
-      await this.o.spool.saveState(this.state);
+      await this.o.spool.saveState(this.persisted());
     }
   }
 
-  /** Runs a store call until it succeeds, backing off on transient errors; halts on fatal ones. */
-  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const r = await fn();
-        if (this.haltedNow) this.setHalted(false);
-        return r;
-      } catch (err) {
-        if (this.stopped) return undefined;
-        this.log.warn({ err, what, attempt }, 'store call failed; retrying');
-        if (isFatalStoreError(err)) await this.haltFor();
-        else await sleep(backoffDelay(attempt, this.o.retry.baseDelayMs, this.o.retry.maxDelayMs), this.abort.signal);
-        if (this.stopped) return undefined;
-      }
+  /** The writer of one index object (made once, kept while its lines trail the media). */
+  private indexWriter(state: IndexState): IndexWriter {
+    let w = this.indexes.get(state.key);
+    if (!w) {
+      w = new IndexWriter(this.o.store, state, this.log);
+      this.indexes.set(state.key, w);
     }
+    return w;
+  }
+
+  /** The state to persist: with each index as its writer has it, and earlier indexes that still trail. */
+  private persisted(): PersistedAppenderState {
+    const current = this.state.object ? indexKeyFor(this.state.object.key) : undefined;
+    const trailing: IndexState[] = [];
+    for (const [key, w] of this.indexes) {
+      if (key === current) continue;
+      if (w.backlog > 0) trailing.push(w.snapshot());
+      else this.indexes.delete(key); // caught up: nothing left to persist or wait for
+    }
+    const object = this.state.object && { ...this.state.object, index: this.indexWriter(this.state.object.index).snapshot() };
+    return { ...this.state, object, trailingIndexes: trailing };
   }
 
   private setHalted(h: boolean): void {

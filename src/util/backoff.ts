@@ -5,11 +5,16 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   return Math.max(Math.min(baseMs, cap) / 4, Math.floor(random() * cap));
 }
 
-/** A sleep that an AbortSignal can cut short (resolves early, never rejects). */
+/**
+ * A sleep that an AbortSignal can cut short (resolves early, never rejects). Its timer is unref'd:
+ * a retry waiting for a store that is down must never, by itself, keep the process alive (a gateway
+ * whose start failed has to exit).
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const t = setTimeout(done, ms);
+    t.unref();
     function done() {
       clearTimeout(t);
       signal?.removeEventListener('abort', done);
