@@ -18,12 +18,13 @@
  *      `delayMs`.
  *
  * The stall watchdog: ffmpeg reports progress on fd 3 once a second (`-progress pipe:3`); the
- * source is alive while the progress counters or stdout move. No movement for `stallTimeoutMs` while
- * streaming — or for `stallTimeoutMs` + 5 s before the first output (connect, DESCRIBE/SETUP and
- * ffmpeg's stream analysis, up to 5 s for a camera without parameter sets in its SDP) — and ffmpeg
- * is killed: `stall` once the RTSP session was set up, `unreachable` before. ffmpeg's own socket
- * timeout is `stallTimeoutMs` too, so a dead connection usually ends by itself first, with the same
- * reason (a read timeout after set-up is `stall`).
+ * source is alive while stdout moves or the progress blocks gain media time (credited as of when
+ * that media must have arrived, see onProgress). No input for `stallTimeoutMs` while streaming — or
+ * for `stallTimeoutMs` + 5 s before the first output (connect, DESCRIBE/SETUP and ffmpeg's stream
+ * analysis, up to 5 s for a camera without parameter sets in its SDP) — and ffmpeg is killed:
+ * `stall` once the RTSP session was set up, `unreachable` before. ffmpeg's own socket timeout is
+ * `stallTimeoutMs` too; it catches dead connects, but mid-stream over TCP ffmpeg 5.1 gives up only
+ * after about twice that (measured 4.2 s for 2 s), so the watchdog is what ends a silent stream.
  *
  * Backoff: the n-th consecutive failed attempt waits `backoffDelay(n, baseMs, maxMs)` (uniform in
  * [0, min(maxMs, baseMs·2^n)], never below baseMs/4). A session that lived at least
@@ -145,7 +146,8 @@ interface Attempt {
   splitter: Fmp4Splitter;
   splitFailed: boolean;
   reader: InputStreamsReader;
-  progressSig: string;
+  /** The last progress block: when it came, its output media time, and its counters. */
+  progress: { at: number; outUs: number | undefined; sig: string } | undefined;
   /** ffprobe's stdout (probe runs). */
   probeOut: string;
   timers: NodeJS.Timeout[];
@@ -156,6 +158,8 @@ const TAIL_LINES = 40;
 /** stderr lines per attempt logged at warn; the rest go to debug (a lossy UDP link can print one per packet). */
 const WARN_LINES_PER_ATTEMPT = 30;
 const PRE_OUTPUT_ALLOWANCE_MS = 5000;
+/** Timing slack when crediting a progress block's media-time gain (see onProgress). */
+const PROGRESS_SLACK_MS = 250;
 
 function sessionId(now: number): string {
   return `${now.toString(36).padStart(9, '0')}-${randomBytes(4).toString('hex')}`;
@@ -318,7 +322,7 @@ export class RtspSource extends EventEmitter<RtspSourceEvents> {
     const a: Attempt = {
       kind, child, spawnedAt: now, lastLiveAt: now, phase: 'connecting', planned, tail: [], loggedLines: 0,
       watchdog: false, stopping: false, hardKilled: false, forced: undefined, session: undefined,
-      splitter: new Fmp4Splitter(), splitFailed: false, reader: new InputStreamsReader(), progressSig: '',
+      splitter: new Fmp4Splitter(), splitFailed: false, reader: new InputStreamsReader(), progress: undefined,
       probeOut: '', timers: [], done,
     };
     this.current = a;
@@ -428,17 +432,37 @@ export class RtspSource extends EventEmitter<RtspSourceEvents> {
           cur[k] = v;
           return;
         }
-        const sig = `${cur.frame}|${cur.out_time_us}|${cur.total_size}`;
-        if (sig !== a.progressSig) {
-          a.progressSig = sig;
-          a.lastLiveAt = Date.now();
-        }
+        this.onProgress(a, cur);
       });
     }
     const every = Math.min(1000, Math.max(50, this.o.stallTimeoutMs / 4));
     const watchdog = setInterval(() => this.checkStall(a), every);
     watchdog.unref();
     a.timers.push(watchdog);
+  }
+
+  /**
+   * A progress block is evidence of fresh input only as far as its media time moved: ffmpeg 5.1
+   * prints blocks from its main loop, so when a read blocks (the source went silent) the next block
+   * comes late — at ffmpeg's own read timeout — and still reports the frames read before the
+   * silence (measured: a block 2.1 s after SIGSTOP of the server, frame 53 → 79). Crediting the
+   * block's arrival time would restart the stall clock; instead the input is taken as alive until
+   * the previous block's time plus the media time gained (a real-time source gains ~1 s per second).
+   * ffmpeg 7.1 prints blocks on time from its own thread; unchanged values give no credit either.
+   */
+  private onProgress(a: Attempt, cur: Record<string, string>): void {
+    const now = Date.now();
+    const sig = `${cur.frame}|${cur.out_time_us}|${cur.total_size}`;
+    const outUs = Number(cur.out_time_us);
+    const prev = a.progress;
+    a.progress = { at: now, outUs: Number.isFinite(outUs) ? outUs : undefined, sig };
+    if (prev && sig === prev.sig) return;
+    if (prev?.outUs !== undefined && a.progress.outUs !== undefined) {
+      const gainedMs = (a.progress.outUs - prev.outUs) / 1000;
+      if (gainedMs > 0) a.lastLiveAt = Math.max(a.lastLiveAt, Math.min(now, prev.at + gainedMs + PROGRESS_SLACK_MS));
+    } else {
+      a.lastLiveAt = Math.max(a.lastLiveAt, now);
+    }
   }
 
   private checkLayout(a: Attempt): void {
@@ -459,7 +483,7 @@ export class RtspSource extends EventEmitter<RtspSourceEvents> {
     const silent = Date.now() - a.lastLiveAt;
     if (silent <= limit) return;
     a.watchdog = true;
-    this.log.warn({ pid: a.child.pid, silentMs: silent, phase: a.phase }, 'rtsp source silent for too long; killing ffmpeg');
+    this.log.warn({ pid: a.child.pid, silentMs: Math.round(silent), phase: a.phase }, 'rtsp source silent for too long; killing ffmpeg');
     this.kill(a, 'SIGKILL');
   }
 
