@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerOutput, InitSegment, MediaFragment } from '../../src/container/index.js';
 import type { RemuxExit } from '../../src/remux/remux-stage.js';
 import { RtspSource, type RtspDownReason, type RtspSessionInfo, type RtspSourceOptions } from '../../src/ingest/rtsp/rtsp-source.js';
+import { makeRedactor } from '../../src/ingest/rtsp/rtsp-url.js';
 import { gstElementsAvailable } from '../helpers/gst-publisher.js';
 import { decodeErrors, probe } from '../helpers/media.js';
 import { freePort, waitFor } from '../helpers/net.js';
@@ -162,7 +163,7 @@ function myChildren(): string[] {
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid !== process.pid) continue;
       const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ');
-      if (/rtsp-test-server\.py|rtsp:\/\/(\*\*\*@)?127\.0\.0\.1|rtsp:\/\/[^ ]*@127\.0\.0\.1/.test(cmd)) out.push(`${d}: ${cmd.slice(0, 120)}`);
+      if (/rtsp-test-server\.py|rtsp:\/\/([^ ]*@)?127\.0\.0\.1/.test(cmd)) out.push(`${d}: ${makeRedactor(cmd)(cmd).slice(0, 160)}`);
     } catch {
       // gone meanwhile
     }
