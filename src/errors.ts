@@ -22,11 +22,32 @@ export const ErrorCode = {
   StoreTransport: 'APC_ERR_STORE_TRANSPORT',
   StoreClosed: 'APC_ERR_STORE_CLOSED',
   CredentialsMissing: 'APC_ERR_CREDENTIALS_MISSING',
-  // spool
+  /** No longer raised (each spool error has its own code below); kept while a test uses it as an arbitrary code. */
   Spool: 'APC_ERR_SPOOL',
+  // spool (src/spool/errors.ts)
+  /** append() after seal(). */
+  SpoolSealed: 'APC_ERR_SPOOL_SEALED',
+  /** read(), begin() or commit() outside what the session holds. */
+  SpoolRange: 'APC_ERR_SPOOL_RANGE',
+  /** A spool option, stream or session name that cannot be used. */
+  SpoolInvalidArgument: 'APC_ERR_SPOOL_INVALID_ARGUMENT',
+  /** A new session whose directory exists already. */
+  SpoolSessionExists: 'APC_ERR_SPOOL_SESSION_EXISTS',
+  /** finish() on a session not written to its end, or not fully acknowledged. */
+  SpoolBusy: 'APC_ERR_SPOOL_BUSY',
+  /** The spool or session is closed, finished, or not started. */
+  SpoolClosed: 'APC_ERR_SPOOL_CLOSED',
+  /** A journal write or fsync failed (its entries are dropped and counted). */
+  SpoolWrite: 'APC_ERR_SPOOL_WRITE',
+  /** A positional write made no progress (the disk refused more bytes without an error). */
+  WriteNoProgress: 'APC_ERR_WRITE_NO_PROGRESS',
   // appender
   /** An unexpected error stopped a session's appender; it is retried with backoff (counted in append_errors_total). */
   AppenderFailed: 'APC_ERR_APPENDER_FAILED',
+  /** A new object must start with an init segment and the spool has none before the entry. */
+  AppenderNoInit: 'APC_ERR_APPENDER_NO_INIT',
+  /** Every key near the rendered one is taken. */
+  AppenderNoFreeKey: 'APC_ERR_APPENDER_NO_FREE_KEY',
   // serve-oss (the OSS-compatible server)
   /** An OSS error reply to a client (status + OSS Code): thrown inside the server, answered, never a failure of ours. */
   ServeOssReply: 'APC_ERR_SERVE_OSS_REPLY',
@@ -34,6 +55,8 @@ export const ErrorCode = {
   ServeOssClientAborted: 'APC_ERR_SERVE_OSS_CLIENT_ABORTED',
   /** start/outage called in the wrong state (programming error). */
   ServeOssState: 'APC_ERR_SERVE_OSS_STATE',
+  /** A gateway started twice, or after close(). */
+  GatewayState: 'APC_ERR_GATEWAY_STATE',
   // ingest
   IngestPortInUse: 'APC_ERR_INGEST_PORT_IN_USE',
   /** A peer broke the RTMP protocol or one of its limits; the error carries a `reason` label. */

@@ -6,6 +6,7 @@ import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import type { PublishDecision, PublishInfo, PublishRequest } from './ingest/types.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { locateFfmpeg } from './remux/ffmpeg-path.js';
+import { AppendcastError, ErrorCode } from './errors.js';
 import type { SessionSpool } from './spool/session-spool.js';
 import { Spool } from './spool/spool.js';
 import { createStore } from './store/create-store.js';
@@ -40,36 +41,45 @@ interface SessionView {
 /**
  * Wires the stages for a config: RTMP ingest → per-publish session (remux, split, spool) →
  * per-session appender (batch, append, reconcile, roll over) → store; plus /metrics, /healthz and
- * /api/v1/streams on the HTTP port. On start, sessions left in the spool by a previous run (a crash)
- * are drained first.
+ * /api/v1/streams on the HTTP port. Sessions left in the spool by a previous run (a crash) drain in
+ * the background once the gateway is up.
+ *
+ * Lifecycle: the constructor builds every component and does no I/O; start() starts them, all or
+ * nothing; close() stops them in the order the bytes flow.
  */
 export class Gateway {
   readonly config: Config;
   readonly metrics: GatewayMetrics;
   readonly store: AppendableStore;
   private readonly log: Logger;
-  private readonly ffmpegPath: string;
+  private ffmpegPath = '';
   private readonly streams: Map<string, StreamConfig>;
   private readonly ingest: RtmpServer;
   private readonly feeds = new Map<string, PublishFeed>();
   private readonly http: HttpServer;
-  private spool: Spool | undefined;
+  private readonly spool: Spool;
   private readonly live = new Map<string, PublishSession>();
   /** Remuxer restart times per publish (bounded restarts). */
   private readonly restarts = new Map<string, number[]>();
   private readonly sessions = new Map<string, SessionView>();
   private readonly history = new Map<string, SessionView[]>();
+  private state: 'new' | 'starting' | 'started' | 'closed' = 'new';
+  private starting: Promise<GatewayAddresses> | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(config: Config, log: Logger) {
     this.config = config;
     this.log = log;
-    const ff = locateFfmpeg({ configured: config.ffmpeg.path });
-    this.ffmpegPath = ff.path;
-    log.info({ ffmpeg: ff }, 'ffmpeg located');
     this.streams = new Map(config.streams.map((s) => [s.id, s]));
-    this.metrics = new GatewayMetrics((stream) => this.spool?.streamBytes(stream) ?? 0, () => [...this.streams.keys()],
+    this.metrics = new GatewayMetrics((stream) => this.spool.streamBytes(stream), () => [...this.streams.keys()],
       () => ({ connections: this.ingest.connectionCount, heldBytes: this.ingest.heldBytes }));
+    this.spool = new Spool(config.spool, {
+      logger: log,
+      onDrop: (d) => {
+        this.metrics.lostBytes.inc({ stream: this.streams.has(d.stream) ? d.stream : '_unknown', reason: d.reason }, d.bytes);
+        this.log.warn({ ...d }, 'spool quota: dropped the oldest unacknowledged fragments');
+      },
+    });
     // Every stream's appends share one bounded queue to the store.
     this.store = new QueuedStore(createStore(config.storage, log), config.storage.concurrency ?? 32);
     this.ingest = new RtmpServer({
@@ -122,13 +132,16 @@ export class Gateway {
   private startRemuxerSession(info: PublishInfo, n: number, choice?: RemuxChoice): PublishSession {
     const stream = this.streams.get(info.stream)!;
     const sessionId = n === 0 ? info.id : `${info.id}-r${n}`;
-    const spoolReady = this.spool!.openSession(stream.id, sessionId);
+    // The spool session takes entries at once (bounded, in its writer's queue) while its directory
+    // is created: nothing waits in the publish session.
+    const spool = this.spool.createSession(stream.id, sessionId);
     const session = new PublishSession({
-      info, sessionId, stream, spool: spoolReady, metrics: this.metrics, logger: this.log, ffmpegPath: this.ffmpegPath,
+      info, sessionId, stream, spool, metrics: this.metrics, logger: this.log, ffmpegPath: this.ffmpegPath,
       stallTimeoutMs: this.config.ffmpeg.stallTimeoutSeconds * 1000, ...(choice ? { choice } : {}),
     });
     this.live.set(sessionId, session);
-    void spoolReady.then((s) => this.startAppender(s, false), () => undefined);
+    session.start(); // it fails the publish if the spool session cannot start
+    void spool.start().then(() => this.startAppender(spool, false), () => undefined);
     session.on('finished', (summary) => {
       this.live.delete(sessionId);
       const view = this.sessions.get(sessionId) ?? this.history.get(stream.id)?.find((v) => v.id === sessionId);
@@ -201,29 +214,51 @@ export class Gateway {
       const busy = [...this.sessions.values()].some((v) => v.stream === stream);
       if (!busy && ![...this.feeds.values()].some((f) => f.info.stream === stream)) m.streamDrained(stream);
     });
-    void appender.start();
+    appender.start();
   }
 
-  async start(): Promise<GatewayAddresses> {
-    const { spool, sessions } = await Spool.recover(this.config.spool, {
-      logger: this.log,
-      onDrop: (d) => {
-        this.metrics.lostBytes.inc({ stream: this.streams.has(d.stream) ? d.stream : '_unknown', reason: d.reason }, d.bytes);
-        this.log.warn({ ...d }, 'spool quota: dropped the oldest unacknowledged fragments');
-      },
-    });
-    this.spool = spool;
-    for (const s of sessions) {
-      this.log.info({ stream: s.stream, session: s.sessionId, bytes: s.bytes, sealed: s.sealed }, 'recovered a spooled session from the previous run');
-      // The remuxer of a recovered session is gone: nothing more will come.
-      if (!s.sealed) await s.seal();
-      this.startAppender(s, true);
+  /**
+   * All or nothing: ffmpeg located, the spool recovered (recovered sessions sealed: their remuxers
+   * are gone), HTTP and then RTMP listening. If a step fails, everything started is closed, in
+   * reverse, and the error propagates. Only then do recovered sessions drain, in the background: a
+   * store that is down never holds start up.
+   */
+  start(): Promise<GatewayAddresses> {
+    if (this.state !== 'new') return Promise.reject(new AppendcastError(ErrorCode.GatewayState, `gateway start() when ${this.state}`));
+    this.state = 'starting';
+    this.starting = this.startAll();
+    return this.starting;
+  }
+
+  private async startAll(): Promise<GatewayAddresses> {
+    const started: Array<{ what: string; close: () => Promise<void> }> = [{ what: 'store', close: () => this.store.close() }];
+    try {
+      const ff = locateFfmpeg({ configured: this.config.ffmpeg.path });
+      this.ffmpegPath = ff.path;
+      this.log.info({ ffmpeg: ff }, 'ffmpeg located');
+      started.push({ what: 'spool', close: () => this.spool.close() });
+      const recovered = await this.spool.start();
+      for (const s of recovered) {
+        this.log.info({ stream: s.stream, session: s.sessionId, bytes: s.bytes, sealed: s.sealed }, 'recovered a spooled session from the previous run');
+        if (!s.sealed) await s.seal();
+      }
+      const a = await this.http.listen(this.config.server.http.port, this.config.server.http.host);
+      started.push({ what: 'http', close: () => this.http.close() });
+      // Last: from here on publishes come in.
+      const r = await this.ingest.listen();
+      this.state = 'started';
+      for (const s of recovered) this.startAppender(s, true);
+      const addrs = { rtmp: { host: r.address, port: r.port }, http: { host: a.address, port: a.port } };
+      this.log.info({ ...addrs, storage: this.config.storage.kind, streams: [...this.streams.keys()], recovered: recovered.length }, 'gateway started');
+      return addrs;
+    } catch (err) {
+      this.state = 'closed';
+      this.log.error({ err }, 'gateway failed to start; closing what was started');
+      for (const { what, close } of started.reverse()) {
+        await close().catch((e: unknown) => this.log.warn({ err: e, what }, 'could not close after a failed start'));
+      }
+      throw err;
     }
-    const r = await this.ingest.listen();
-    const a = await this.http.listen(this.config.server.http.port, this.config.server.http.host);
-    const addrs = { rtmp: { host: r.address, port: r.port }, http: { host: a.address, port: a.port } };
-    this.log.info({ ...addrs, storage: this.config.storage.kind, streams: [...this.streams.keys()], recovered: sessions.length }, 'gateway started');
-    return addrs;
   }
 
   /**
@@ -231,24 +266,33 @@ export class Gateway {
    * little time to drain, then stops them: whatever is left stays in the spool for the next start.
    */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      this.log.info({ live: this.live.size, sessions: this.sessions.size }, 'gateway stopping');
-      const live = [...this.live.values()];
-      await this.ingest.close();
-      await Promise.all(live.map((s) => s.end()));
-      const appenders = [...this.sessions.values()].map((v) => v.appender);
-      const drained = Promise.all(appenders.map((a) => a.start()));
-      const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), SHUTDOWN_DRAIN_MS).unref());
-      if ((await Promise.race([drained, timer])) === 'timeout') {
-        this.log.warn({ pending: this.sessions.size }, 'store did not take everything in time; the rest stays in the spool for the next start');
-      }
-      await Promise.all(appenders.map((a) => a.stop()));
-      await this.spool?.close();
-      await this.http.close();
-      await this.store.close();
-      this.log.info('gateway stopped');
-    })();
+    this.closing ??= this.closeAll();
     return this.closing;
+  }
+
+  private async closeAll(): Promise<void> {
+    if (this.state === 'starting') await this.starting?.catch(() => undefined); // a failed start closed itself
+    if (this.state !== 'started') {
+      if (this.state === 'new') await this.store.close();
+      this.state = 'closed';
+      return;
+    }
+    this.state = 'closed';
+    this.log.info({ live: this.live.size, sessions: this.sessions.size }, 'gateway stopping');
+    const live = [...this.live.values()];
+    await this.ingest.close();
+    await Promise.all(live.map((s) => s.end()));
+    const appenders = [...this.sessions.values()].map((v) => v.appender);
+    const drained = Promise.all(appenders.map((a) => a.whenDone()));
+    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), SHUTDOWN_DRAIN_MS).unref());
+    if ((await Promise.race([drained, timer])) === 'timeout') {
+      this.log.warn({ pending: this.sessions.size }, 'store did not take everything in time; the rest stays in the spool for the next start');
+    }
+    await Promise.all(appenders.map((a) => a.close()));
+    await this.spool.close();
+    await this.http.close();
+    await this.store.close();
+    this.log.info('gateway stopped');
   }
 
   describe(): unknown {

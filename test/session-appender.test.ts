@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SessionAppender, type PersistedAppenderState } from '../src/appender/session-appender.js';
+import { SessionAppender, type MediaFence, type PersistedAppenderState } from '../src/appender/session-appender.js';
 import type { FlushPolicy, RolloverPolicy } from '../src/config/index.js';
 import { Fmp4Splitter, type InitSegment, type MediaFragment } from '../src/container/index.js';
 import type { SessionSpool } from '../src/spool/session-spool.js';
@@ -82,7 +82,8 @@ async function harness(store?: (fs: FsStore) => AppendableStore, over: Parameter
   const dir = await mkdtemp(join(tmpdir(), 'apc-appender-'));
   dirs.push(dir);
   const fs = new FsStore({ root: join(dir, 'objects'), fsync: 'never' });
-  const { spool } = await Spool.recover(spoolOptions(dir), { logger: log });
+  const spool = new Spool(spoolOptions(dir), { logger: log });
+  await spool.start();
   const session = await spool.openSession('cam1', 'sess-1');
   const { appender, events } = makeAppender(session, store ? store(fs) : fs, over);
   return { dir, store: fs, spool, session, appender, events };
@@ -130,10 +131,10 @@ describe('SessionAppender', () => {
     const h = await harness();
     const appended: number[] = [];
     h.appender.on('appended', (a) => appended.push(a.entries));
-    const done = h.appender.start();
+    h.appender.start();
     feed(h.session, init, fragments);
     await h.session.seal();
-    await done;
+    expect(await h.appender.whenDone()).toBe('finished');
     const objs = await objects(h.store);
     expect(objs).toHaveLength(1);
     expect(objs[0]!.bytes.equals(bytes)).toBe(true);
@@ -152,10 +153,10 @@ describe('SessionAppender', () => {
     const { bytes, init, fragments } = await fixture();
     const maxBytes = Math.floor(bytes.length / 3);
     const h = await harness(undefined, { rollover: { ...NO_ROLLOVER, maxBytes } });
-    const done = h.appender.start();
+    h.appender.start();
     feed(h.session, init, fragments);
     await h.session.seal();
-    await done;
+    expect(await h.appender.whenDone()).toBe('finished');
     const objs = await objects(h.store);
     expect(objs.length).toBeGreaterThanOrEqual(3);
     for (const o of objs) expect(o.bytes.length).toBeLessThanOrEqual(maxBytes);
@@ -170,14 +171,14 @@ describe('SessionAppender', () => {
     const { bytes, init, fragments } = await fixture();
     let now = 1_000_000;
     const h = await harness(undefined, { rollover: { ...NO_ROLLOVER, maxDurationSeconds: 1 }, now: () => now });
-    const done = h.appender.start();
+    h.appender.start();
     h.session.append({ kind: 'init', receivedAt: now }, init.bytes);
     for (const f of fragments) {
       now += 200; // fragments arrive in real time, 200 ms apart
       h.session.append({ kind: 'fragment', receivedAt: now, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes);
     }
     await h.session.seal();
-    await done;
+    expect(await h.appender.whenDone()).toBe('finished');
     const objs = await objects(h.store);
     expect(objs.length).toBeGreaterThanOrEqual(3);
     expect(h.events.rollovers.every((r) => r === 'duration')).toBe(true);
@@ -195,11 +196,11 @@ describe('SessionAppender', () => {
   it('an init segment change mid-session opens a new object', async () => {
     const { bytes, init, fragments } = await fixture();
     const h = await harness();
-    const done = h.appender.start();
+    h.appender.start();
     feed(h.session, init, fragments.slice(0, 5));
     feed(h.session, init, fragments.slice(5), 2_000_000); // the remuxer sent its init again
     await h.session.seal();
-    await done;
+    expect(await h.appender.whenDone()).toBe('finished');
     const objs = await objects(h.store);
     expect(objs).toHaveLength(2);
     expect(h.events.rollovers).toEqual(['init-change']);
@@ -220,10 +221,10 @@ describe('SessionAppender', () => {
       if (n % 3 === 0) throw new OssTransportError('POST', 'k', 'headers', true, new Error('headers timeout'));
       return r;
     }), { flush: { maxBytes: 20_000, maxDelayMs: 0 } });
-    const done = h.appender.start();
+    h.appender.start();
     feed(h.session, init, fragments);
     await h.session.seal();
-    await done;
+    expect(await h.appender.whenDone()).toBe('finished');
     const objs = await objects(h.store);
     expect(objs).toHaveLength(1);
     expect(objs[0]!.bytes.equals(bytes)).toBe(true);
@@ -253,12 +254,12 @@ describe('SessionAppender', () => {
       // A foreign writer appends right after our first append.
       void h.store.append(a.key, a.nextPosition, [Buffer.from('FOREIGN BYTES')]);
     });
-    const done = h.appender.start();
+    h.appender.start();
     h.session.append({ kind: 'init', receivedAt: 1 }, init.bytes);
     await new Promise((r) => setTimeout(r, 100));
     fragments.forEach((f, i) => h.session.append({ kind: 'fragment', receivedAt: 2 + i, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes));
     await h.session.seal();
-    await done;
+    expect(await h.appender.whenDone()).toBe('finished');
     const objs = await objects(h.store);
     expect(objs).toHaveLength(2);
     expect(objs[0]!.bytes.equals(Buffer.concat([init.bytes, Buffer.from('FOREIGN BYTES')]))).toBe(true); // untouched
@@ -275,14 +276,14 @@ describe('SessionAppender', () => {
       if (denied) throw new OssServiceError('POST', 'k', 403, ossBody('AccessDenied'));
       return fs.append(...a);
     }));
-    const done = h.appender.start();
+    h.appender.start();
     feed(h.session, init, fragments);
     await h.session.seal();
     await new Promise((r) => setTimeout(r, 300));
     expect(h.appender.halted).toBe(true);
     expect(h.session.bytes).toBe(bytes.length);
     denied = false;
-    await done;
+    expect(await h.appender.whenDone()).toBe('finished');
     expect(h.events.halted).toEqual([true, false]);
     expect((await objects(h.store))[0]!.bytes.equals(bytes)).toBe(true);
     await h.spool.close();
@@ -297,15 +298,16 @@ describe('SessionAppender', () => {
       // First life: the appender appends the init and the first fragments, then "crashes" while the
       // next append is in flight (we play its part: save the in-flight state, maybe append, stop).
       {
-        const { spool } = await Spool.recover(spoolOptions(dir), { logger: log });
+        const spool = new Spool(spoolOptions(dir), { logger: log });
+        await spool.start();
         const session = await spool.openSession('cam1', 'sess-crash');
         const { appender } = makeAppender(session, fs);
         const first = new Promise<void>((r) => appender.once('appended', () => r()));
-        const run = appender.start();
+        appender.start();
         feed(session, init, fragments.slice(0, 1));
         await first;
-        await appender.stop();
-        await run;
+        await appender.close();
+        expect(await appender.whenDone()).toBe('closed');
         // Two more fragments reach the spool: they are the append in flight at the crash.
         fragments.slice(1, 3).forEach((f, i) => session.append({ kind: 'fragment', receivedAt: 5 + i, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes));
         await new Promise((r) => setTimeout(r, 50));
@@ -313,24 +315,29 @@ describe('SessionAppender', () => {
         const state = session.cursor.state as PersistedAppenderState;
         const obj = state.object!;
         expect(session.cursor.nextSeq).toBe(2);
-        const next = await session.read(session.cursor.nextSeq, Number.MAX_SAFE_INTEGER);
+        const next = (await session.read(session.cursor.nextSeq, Number.MAX_SAFE_INTEGER)).entries;
         expect(next.map((e) => e.seq)).toEqual([2, 3]);
         const chunks = next.map((e) => e.bytes);
         const crcAfter = crc64Of(chunks, BigInt(obj.crc));
         const size = chunks.reduce((n, c) => n + c.length, 0);
-        await session.saveState({ ...state, inflight: { uptoSeq: next.at(-1)!.seq + 1, fromSeq: next[0]!.seq, position: obj.position, bytes: size, crcAfter: crcAfter.toString(), withInit: false } });
+        // The spool records the batch in flight, with the fence that settles it.
+        const fence: MediaFence = { key: obj.key, position: obj.position, crcBefore: obj.crc, bytes: size, crcAfter: crcAfter.toString(), withInit: false };
+        await session.begin({ fromSeq: next[0]!.seq, uptoSeq: next.at(-1)!.seq + 1, fence }, state);
         if (landed) await fs.append(obj.key, obj.position, chunks);
         // more fragments arrived and were spooled before the crash
         fragments.slice(3).forEach((f, i) => session.append({ kind: 'fragment', receivedAt: 10 + i, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes));
         await spool.close();
       }
       // Second life: recover the spool and drain.
-      const { spool, sessions } = await Spool.recover(spoolOptions(dir), { logger: log });
+      const spool = new Spool(spoolOptions(dir), { logger: log });
+      const sessions = await spool.start();
       expect(sessions.map((s) => s.sessionId)).toEqual(['sess-crash']);
       const session = sessions[0]!;
+      expect(session.cursor.inflight).toMatchObject({ fromSeq: 2, uptoSeq: 4 });
       await session.seal();
       const { appender, events } = makeAppender(session, fs);
-      await appender.start();
+      appender.start();
+      expect(await appender.whenDone()).toBe('finished');
       expect(events.reconciled).toEqual([landed ? 'landed' : 'absent']);
       const objs = await objects(fs);
       expect(objs).toHaveLength(1);

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../src/errors.js';
 import { SpoolError } from '../src/spool/errors.js';
 import { encodeFrame } from '../src/spool/frame.js';
 import type { SessionSpool, SpoolDroppedRange } from '../src/spool/session-spool.js';
-import { Spool } from '../src/spool/spool.js';
-import type { SpoolEntry, SpoolEntryMeta, SpoolOptions } from '../src/spool/types.js';
+import { Spool, type SpoolHooks } from '../src/spool/spool.js';
+import type { AppenderState, SpoolEntry, SpoolEntryMeta, SpoolOptions } from '../src/spool/types.js';
 import { CRASH_SPOOL_OPTIONS, crashEntry } from './helpers/spool-crash-child.js';
 import { prng } from '../src/util/prng.js';
 
@@ -39,6 +40,26 @@ function track<T extends Spool>(s: T): T {
   return s;
 }
 
+/** A started spool (tracked for cleanup) and the sessions it recovered. */
+async function startSpool(opts: SpoolOptions, hooks: SpoolHooks = {}): Promise<{ spool: Spool; sessions: SessionSpool[] }> {
+  const spool = track(new Spool(opts, hooks));
+  const sessions = await spool.start();
+  return { spool, sessions };
+}
+
+async function startedSpool(opts: SpoolOptions, hooks: SpoolHooks = {}): Promise<Spool> {
+  return (await startSpool(opts, hooks)).spool;
+}
+
+/** The store acknowledged everything below `upto` (a batch that landed, as an appender commits it). */
+function ack(s: SessionSpool, upto: number, state: AppenderState): Promise<void> {
+  return s.commit({ fromSeq: s.cursor.nextSeq, uptoSeq: upto, fence: {} }, { landed: true, state });
+}
+
+async function read(s: SessionSpool, from: number, maxBytes: number): Promise<SpoolEntry[]> {
+  return (await s.read(from, maxBytes)).entries;
+}
+
 function randomBytes(rnd: () => number, size: number): Buffer {
   const b = Buffer.allocUnsafe(size);
   for (let i = 0; i < size; i++) b[i] = (rnd() * 256) | 0;
@@ -56,7 +77,7 @@ async function waitReadable(s: SessionSpool, upto: number, ms = 10_000): Promise
 async function readAll(s: SessionSpool, from: number, maxBytes = 1 << 20): Promise<SpoolEntry[]> {
   const out: SpoolEntry[] = [];
   for (let next = from, guard = 0; guard < 100_000; guard++) {
-    const got = await s.read(next, maxBytes);
+    const got = await read(s, next, maxBytes);
     if (got.length === 0) break;
     out.push(...got);
     next = got.at(-1)!.seq + 1;
@@ -73,7 +94,7 @@ const INIT: SpoolEntryMeta = { kind: 'init', receivedAt: 1 };
 
 describe('spool: journal, read, ack', () => {
   it('reads back byte-exact in chunks, acks in steps, counts bytes, deletes acked segments', async () => {
-    const spool = track(new Spool(options({ memoryBytesPerStream: 40_000, segmentBytes: 32 * 1024 })));
+    const spool = await startedSpool(options({ memoryBytesPerStream: 40_000, segmentBytes: 32 * 1024 }));
     const s = await spool.openSession('cam1', 'sess-a');
     const rnd = prng(42);
     const N = 300;
@@ -95,7 +116,7 @@ describe('spool: journal, read, ack', () => {
     expect(spool.memoryBytes('cam1')).toBeLessThanOrEqual(40_000);
 
     // At least one entry even when it is bigger than maxBytes.
-    const one = await s.read(5, 1);
+    const one = await read(s, 5, 1);
     expect(one.map((e) => e.seq)).toEqual([5]);
 
     const segsBefore = (await segFiles(s.dir)).length;
@@ -105,7 +126,7 @@ describe('spool: journal, read, ack', () => {
     let next = 0;
     let remaining = total;
     while (acked < N) {
-      const got = await s.read(next, 30_000);
+      const got = await read(s, next, 30_000);
       expect(got.length).toBeGreaterThan(0);
       expect(got.reduce((n, e) => n + e.bytes.length, 0) <= 30_000 || got.length === 1).toBe(true);
       for (const e of got) {
@@ -117,11 +138,11 @@ describe('spool: journal, read, ack', () => {
       }
       const upto = Math.min(N, acked + 37);
       for (let i = acked; i < upto; i++) remaining -= sent[i]!.length;
-      await s.ack(upto, { objectKey: 'k', position: upto });
+      await ack(s, upto, { objectKey: 'k', position: upto });
       acked = upto;
       expect(s.bytes).toBe(remaining);
       expect(spool.bytes).toBe(remaining);
-      expect(s.cursor).toEqual({ nextSeq: upto, state: { objectKey: 'k', position: upto } });
+      expect(s.cursor).toEqual({ nextSeq: upto, state: { objectKey: 'k', position: upto }, inflight: null });
       const onDisk = JSON.parse(await readFile(join(s.dir, 'cursor.json'), 'utf8')) as unknown;
       expect(onDisk).toEqual(s.cursor);
       if (next < acked) next = acked;
@@ -130,15 +151,15 @@ describe('spool: journal, read, ack', () => {
     expect(s.bytes).toBe(0);
     // Only the segment still being written survives full acknowledgement.
     expect((await segFiles(s.dir)).length).toBeLessThanOrEqual(1);
-    await expect(s.read(3, 100)).rejects.toMatchObject({ kind: 'range' });
-    await expect(s.ack(N + 1, null)).rejects.toBeInstanceOf(SpoolError);
+    await expect(s.read(3, 100)).rejects.toMatchObject({ code: ErrorCode.SpoolRange });
+    await expect(ack(s, N + 1, {})).rejects.toBeInstanceOf(SpoolError);
   });
 
   it('keeps memory bounded while 200 MiB pile up unacknowledged, and reads old entries back from disk', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const MEM = 16 << 20;
-    const spool = track(new Spool(options({ fsync: 'never', memoryBytesPerStream: MEM, segmentBytes: 32 << 20 })));
+    const spool = await startedSpool(options({ fsync: 'never', memoryBytesPerStream: MEM, segmentBytes: 32 << 20 }));
     const s = await spool.openSession('big', 'one');
     const ENTRY = 256 * 1024;
     const COUNT = 800; // 200 MiB
@@ -168,13 +189,13 @@ describe('spool: journal, read, ack', () => {
     expect(s.bytes).toBe(COUNT * ENTRY);
     expect(peak).toBeLessThan(MEM + (32 << 20));
     // Oldest entries: from disk, only what was asked for.
-    const old = await s.read(0, 3 * ENTRY);
+    const old = await read(s, 0, 3 * ENTRY);
     expect(old.map((e) => e.seq)).toEqual([0, 1, 2]);
     for (const e of old) expect(e.bytes.equals(mk(e.seq))).toBe(true);
-    const mid = await s.read(400, 1);
+    const mid = await read(s, 400, 1);
     expect(mid.length).toBe(1);
     expect(mid[0]!.bytes.equals(mk(400))).toBe(true);
-    const newest = await s.read(COUNT - 1, ENTRY);
+    const newest = await read(s, COUNT - 1, ENTRY);
     expect(newest[0]!.bytes.equals(mk(COUNT - 1))).toBe(true);
     expect(Date.now() - started).toBeLessThan(10_000);
   });
@@ -217,8 +238,7 @@ describe('spool: crash recovery', () => {
     });
     expect(await exited).toBe('SIGKILL');
 
-    const { spool, sessions } = await Spool.recover({ dir: spoolDir, ...CRASH_SPOOL_OPTIONS });
-    track(spool);
+    const { spool, sessions } = await startSpool({ dir: spoolDir, ...CRASH_SPOOL_OPTIONS });
     expect(sessions.length).toBe(1);
     const s = sessions[0]!;
     expect([s.stream, s.sessionId, s.sealed]).toEqual(['cam', 's1', false]);
@@ -226,7 +246,7 @@ describe('spool: crash recovery', () => {
     expect(s.cursor.nextSeq).toBeGreaterThanOrEqual(lastAck);
     expect(s.cursor.state).toEqual({ acked: s.cursor.nextSeq });
     expect(s.readableSeq).toBeGreaterThanOrEqual(durable);
-    await expect(s.read(s.cursor.nextSeq - 1, 1)).rejects.toMatchObject({ kind: 'range' });
+    await expect(s.read(s.cursor.nextSeq - 1, 1)).rejects.toMatchObject({ code: ErrorCode.SpoolRange });
     const back = await readAll(s, s.cursor.nextSeq);
     expect(back.length).toBe(s.readableSeq - s.cursor.nextSeq);
     back.forEach((e, i) => {
@@ -239,7 +259,7 @@ describe('spool: crash recovery', () => {
     expect(s.bytes).toBe(back.reduce((n, e) => n + e.bytes.length, 0));
     // The init (seq 0) survives though its segment was deleted by acks.
     expect((await readdir(s.dir)).includes('000000000000.seg')).toBe(false);
-    const init = await s.initFor(s.cursor.nextSeq);
+    const init = s.initFor(s.cursor.nextSeq);
     expect(init?.seq).toBe(0);
     expect(init!.bytes.equals(crashEntry(0).bytes)).toBe(true);
     const endSeq = s.endSeq;
@@ -249,8 +269,7 @@ describe('spool: crash recovery', () => {
     const last = join(s.dir, (await segFiles(s.dir)).at(-1)!);
     const goodSize = (await stat(last)).size;
     await appendFile(last, Buffer.from('garbage after a crash mid-write'));
-    const again = await Spool.recover({ dir: spoolDir, ...CRASH_SPOOL_OPTIONS });
-    track(again.spool);
+    const again = await startSpool({ dir: spoolDir, ...CRASH_SPOOL_OPTIONS });
     expect((await stat(last)).size).toBe(goodSize);
     expect(again.sessions[0]!.endSeq).toBe(endSeq);
     await again.spool.close();
@@ -258,8 +277,7 @@ describe('spool: crash recovery', () => {
     const f = encodeFrame(endSeq, { kind: 'fragment', receivedAt: 1 }, Buffer.alloc(5000, 7));
     const whole = Buffer.concat([f.head, f.payload, f.tail]);
     await appendFile(last, whole.subarray(0, 2600));
-    const third = await Spool.recover({ dir: spoolDir, ...CRASH_SPOOL_OPTIONS });
-    track(third.spool);
+    const third = await startSpool({ dir: spoolDir, ...CRASH_SPOOL_OPTIONS });
     expect((await stat(last)).size).toBe(goodSize);
     const s3 = third.sessions[0]!;
     expect(s3.endSeq).toBe(endSeq);
@@ -273,7 +291,7 @@ describe('spool: quotas and the drop policy', () => {
   it('drops the oldest non-in-flight fragments at keyframe boundaries, never init, and counts every byte', async () => {
     const drops: SpoolDroppedRange[] = [];
     const QUOTA = 10_000;
-    const spool = track(new Spool(options({ fsync: 'never', quotaBytesPerStream: QUOTA }), { onDrop: (d) => drops.push(d) }));
+    const spool = await startedSpool(options({ fsync: 'never', quotaBytesPerStream: QUOTA }), { onDrop: (d) => drops.push(d) });
     const s = await spool.openSession('cam', 'q1');
     const events: Array<{ r: SpoolDroppedRange; end: number }> = [];
     s.on('dropped', (r) => events.push({ r, end: s.endSeq }));
@@ -292,8 +310,10 @@ describe('spool: quotas and the drop policy', () => {
     add(INIT, 150);
     for (let seq = 1; seq <= 3; seq++) add(frag(isKey(seq), seq), 1000);
     await waitReadable(s, 4);
-    expect((await s.read(0, 10)).map((e) => e.seq)).toEqual([0]); // read() pins what it hands out
-    s.setInFlight(3); // the appender took [0, 3) into an append
+    expect((await read(s, 0, 10)).map((e) => e.seq)).toEqual([0]); // read() pins what it hands out
+    const inflight = { fromSeq: 0, uptoSeq: 3, fence: {} };
+    await s.begin(inflight, { pos: 0 }); // the appender took [0, 3) into an append
+    expect(s.cursor.inflight).toEqual(inflight);
     for (let seq = 4; seq <= 60; seq++) {
       if (seq === 21) add(INIT, 120);
       else add(frag(isKey(seq), seq), 1000 + (seq % 3) * 10);
@@ -339,7 +359,9 @@ describe('spool: quotas and the drop policy', () => {
     expect(persisted.length).toBeGreaterThan(0);
 
     // Acks free space: appending continues with nothing more dropped.
-    await s.ack(s.endSeq, { pos: 1 });
+    await s.commit(inflight, { landed: true, state: { pos: 1 } });
+    expect(s.cursor).toEqual({ nextSeq: 3, state: { pos: 1 }, inflight: null });
+    await ack(s, s.endSeq, { pos: 2 });
     expect(spool.streamBytes('cam')).toBe(0);
     const before = drops.length;
     for (let i = 0; i < 8; i++) add(frag(true, 100 + i), 1000);
@@ -350,7 +372,7 @@ describe('spool: quotas and the drop policy', () => {
   it('persists drops: recovery neither resurrects dropped entries nor reports them again', async () => {
     const drops: SpoolDroppedRange[] = [];
     const opts = options({ fsync: 'interval', quotaBytesPerStream: 5000, segmentBytes: 2048 });
-    const spool = track(new Spool(opts, { onDrop: (d) => drops.push(d) }));
+    const spool = await startedSpool(opts, { onDrop: (d) => drops.push(d) });
     const s = await spool.openSession('cam', 'persist');
     s.append(INIT, Buffer.alloc(100, 9));
     for (let i = 1; i <= 30; i++) {
@@ -363,8 +385,7 @@ describe('spool: quotas and the drop policy', () => {
     await spool.close();
 
     const again: SpoolDroppedRange[] = [];
-    const r = await Spool.recover(opts, { onDrop: (d) => again.push(d) });
-    track(r.spool);
+    const r = await startSpool(opts, { onDrop: (d) => again.push(d) });
     const rs = r.sessions[0]!;
     expect(again).toEqual([]);
     expect(rs.bytes).toBe(bytes);
@@ -376,7 +397,7 @@ describe('spool: quotas and the drop policy', () => {
   it('total quota across two streams drops from the stream holding the most', async () => {
     const drops: SpoolDroppedRange[] = [];
     const TOTAL = 20_000;
-    const spool = track(new Spool(options({ fsync: 'never', quotaBytesTotal: TOTAL }), { onDrop: (d) => drops.push(d) }));
+    const spool = await startedSpool(options({ fsync: 'never', quotaBytesTotal: TOTAL }), { onDrop: (d) => drops.push(d) });
     const a = await spool.openSession('a', 'sa');
     const b = await spool.openSession('b', 'sb');
     let appended = 0;
@@ -399,12 +420,13 @@ describe('spool: quotas and the drop policy', () => {
 
   it('a failing journal write drops that batch (counted), reports the error and carries on', async () => {
     const drops: SpoolDroppedRange[] = [];
-    const spool = track(new Spool(options(), { onDrop: (d) => drops.push(d) }));
+    const spool = await startedSpool(options(), { onDrop: (d) => drops.push(d) });
     const s = await spool.openSession('cam', 'werr');
     // A directory where the first segment file should go: opening it fails (EISDIR).
     await mkdir(join(s.dir, '000000000000.seg'));
     const errors: Error[] = [];
     s.on('error', (e) => errors.push(e));
+    s.on('error', (e) => expect(e).toMatchObject({ code: ErrorCode.SpoolWrite, cause: { code: 'EISDIR' } }));
     s.append(frag(true, 0), Buffer.alloc(100, 1));
     s.append(frag(false, 1), Buffer.alloc(200, 2));
     await waitReadable(s, 2);
@@ -414,7 +436,7 @@ describe('spool: quotas and the drop policy', () => {
     expect(s.bytes).toBe(0);
     s.append(frag(true, 2), Buffer.alloc(300, 3));
     await waitReadable(s, 3);
-    const got = await s.read(0, 1 << 20);
+    const got = await read(s, 0, 1 << 20);
     expect(got.map((e) => e.seq)).toEqual([2]);
     expect(got[0]!.bytes.equals(Buffer.alloc(300, 3))).toBe(true);
     expect(s.bytes).toBe(300);
@@ -423,7 +445,7 @@ describe('spool: quotas and the drop policy', () => {
 
 describe('spool: init entries, seal, destroy', () => {
   it('initFor follows a mid-session init change and survives deletion of its segments', async () => {
-    const spool = track(new Spool(options({ fsync: 'interval', segmentBytes: 1024, memoryBytesPerStream: 1 })));
+    const spool = await startedSpool(options({ fsync: 'interval', segmentBytes: 1024, memoryBytesPerStream: 1 }));
     const s = await spool.openSession('cam', 'inits');
     const initA = Buffer.alloc(300, 0xa);
     const initB = Buffer.alloc(310, 0xb);
@@ -441,60 +463,62 @@ describe('spool: init entries, seal, destroy', () => {
     for (let i = 12; i <= 20; i++) await put(frag(true, i), Buffer.alloc(500, i));
     expect(drops).toEqual([]);
     expect(s.bytes).toBe(300 + 310 + 19 * 500);
-    expect((await s.initFor(5))!.bytes.equals(initA)).toBe(true);
-    expect((await s.initFor(10))!.seq).toBe(0);
-    expect((await s.initFor(11))!.bytes.equals(initB)).toBe(true);
-    expect((await s.initFor(15))!.seq).toBe(11);
+    expect(s.initFor(5)!.bytes.equals(initA)).toBe(true);
+    expect(s.initFor(10)!.seq).toBe(0);
+    expect(s.initFor(11)!.bytes.equals(initB)).toBe(true);
+    expect(s.initFor(15)!.seq).toBe(11);
+    // read() hands the init current at its first entry along.
+    expect((await s.read(12, 1)).init?.seq).toBe(11);
 
-    await s.ack(15, null);
+    await ack(s, 15, {});
     const names = await readdir(s.dir);
     const firstSeqs = names.filter((n) => n.endsWith('.seg')).map((n) => Number.parseInt(n, 10));
     expect(Math.min(...firstSeqs)).toBeGreaterThan(11); // segments with both inits are gone
     expect(names).toContain('000000000011.init');
     expect(names).not.toContain('000000000000.init'); // superseded once B is current at the cursor
-    const b = await s.initFor(15);
+    const b = s.initFor(15);
     expect(b).toMatchObject({ seq: 11, kind: 'init' });
     expect(b!.bytes.equals(initB)).toBe(true);
-    expect(await s.initFor(5)).toBeUndefined();
+    expect(s.initFor(5)).toBeUndefined();
     await spool.close();
 
-    const { spool: again, sessions } = await Spool.recover(options({ fsync: 'interval', segmentBytes: 1024 }));
-    track(again);
+    const { sessions } = await startSpool(options({ fsync: 'interval', segmentBytes: 1024 }));
     const r = sessions[0]!;
-    expect(r.cursor).toEqual({ nextSeq: 15, state: null });
-    const rb = await r.initFor(16);
+    expect(r.cursor).toEqual({ nextSeq: 15, state: {}, inflight: null });
+    const rb = r.initFor(16);
     expect(rb?.seq).toBe(11);
     expect(rb!.bytes.equals(initB)).toBe(true);
     expect((await readAll(r, 15)).map((e) => e.seq)).toEqual([15, 16, 17, 18, 19, 20]);
   });
 
-  it('seal persists, recovery reports it and keeps the files, destroy removes the session', async () => {
-    const spool = track(new Spool(options()));
+  it('seal persists, recovery reports it and keeps the files, finish removes the session', async () => {
+    const spool = await startedSpool(options());
     const s = await spool.openSession('cam', 'done');
     s.append(INIT, Buffer.alloc(100, 1));
     s.append(frag(true, 1), Buffer.alloc(1000, 2));
-    await expect(s.destroy()).rejects.toMatchObject({ kind: 'busy' }); // not sealed
+    await expect(s.finish()).rejects.toMatchObject({ code: ErrorCode.SpoolBusy }); // not sealed
     await s.seal();
     expect(s.sealed).toBe(true);
+    expect(s.ended).toBe(true);
     expect(() => s.append(frag(true, 2), Buffer.alloc(1))).toThrow(SpoolError);
-    await expect(s.destroy()).rejects.toMatchObject({ kind: 'busy' }); // not acknowledged
+    expect(() => s.append(frag(true, 2), Buffer.alloc(1))).toThrow(expect.objectContaining({ code: ErrorCode.SpoolSealed }));
+    await expect(s.finish()).rejects.toMatchObject({ code: ErrorCode.SpoolBusy }); // not acknowledged
     await waitReadable(s, 2);
-    await s.ack(2, { final: true });
+    await ack(s, 2, { final: true });
     await spool.close();
 
-    const { spool: again, sessions } = await Spool.recover(options());
-    track(again);
+    const { spool: again, sessions } = await startSpool(options());
     expect(sessions.length).toBe(1);
     const r = sessions[0]!;
     expect(r.sealed).toBe(true);
-    expect(r.cursor).toEqual({ nextSeq: 2, state: { final: true } });
+    expect(r.cursor).toEqual({ nextSeq: 2, state: { final: true }, inflight: null });
     expect(r.bytes).toBe(0);
     const files = await readdir(r.dir);
     for (const f of ['session.json', 'cursor.json', 'sealed.json', '000000000000.init']) expect(files).toContain(f);
-    expect((await r.initFor(2))!.bytes.equals(Buffer.alloc(100, 1))).toBe(true);
-    await r.destroy();
+    expect(r.initFor(2)!.bytes.equals(Buffer.alloc(100, 1))).toBe(true);
+    await r.finish();
     await expect(stat(r.dir)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(again.sessions()).toEqual([]);
-    await expect(r.read(2, 1)).rejects.toMatchObject({ kind: 'closed' });
+    await expect(r.read(2, 1)).rejects.toMatchObject({ code: ErrorCode.SpoolClosed });
   });
 });

@@ -14,3 +14,17 @@ export class AppenderFailedError extends AppendcastError {
     this.sessionId = sessionId;
   }
 }
+
+/** A new object must start with an init segment, and the spool has none before this entry. */
+export class MissingInitError extends AppendcastError {
+  constructor(stream: string, sessionId: string, seq: number) {
+    super(ErrorCode.AppenderNoInit, `no init segment in the spool of ${stream}/${sessionId} before entry ${seq}`);
+  }
+}
+
+/** Every key near the rendered one is taken (keys are never reused). */
+export class NoFreeKeyError extends AppendcastError {
+  constructor(base: string, tried: number) {
+    super(ErrorCode.AppenderNoFreeKey, `no free key near ${base} (${tried} taken)`);
+  }
+}

@@ -60,6 +60,8 @@ export class IndexWriter {
   private crc: bigint;
   private broken: boolean;
   private readonly pending: IndexLine[];
+  /** Media offset past the last line queued: a line below it is queued already (a resumed run). */
+  private mediaEnd: number;
   private readonly log: Logger;
   private readonly abort = new AbortController();
   private readonly fenced: FencedAppender;
@@ -75,6 +77,8 @@ export class IndexWriter {
     this.crc = BigInt(state.crc);
     this.broken = state.broken;
     this.pending = [...(state.pending ?? [])];
+    const last = this.pending.at(-1);
+    this.mediaEnd = last ? last.offset + last.length : 0;
     this.log = log.child({ index: state.key });
     this.fenced = new FencedAppender({
       store, log: this.log, retry: RETRY, signal: this.abort.signal, maxAttempts: ATTEMPTS,
@@ -115,14 +119,18 @@ export class IndexWriter {
     this.kick();
   }
 
-  /** Queues the lines of one acknowledged media append; returns at once. */
+  /** Queues the lines of one acknowledged media append (once: lines already queued are skipped); returns at once. */
   push(lines: readonly IndexLine[]): void {
     if (this.broken || this.abort.signal.aborted) return;
-    if (this.pending.length + lines.length > MAX_PENDING_LINES) {
+    const fresh = lines.filter((l) => l.offset >= this.mediaEnd);
+    const last = fresh.at(-1);
+    if (!last) return;
+    if (this.pending.length + fresh.length > MAX_PENDING_LINES) {
       this.giveUp(`more than ${MAX_PENDING_LINES} lines waiting for the store`);
       return;
     }
-    this.pending.push(...lines);
+    this.pending.push(...fresh);
+    this.mediaEnd = last.offset + last.length;
     this.kick();
   }
 

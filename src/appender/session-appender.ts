@@ -1,50 +1,21 @@
 import { EventEmitter } from 'node:events';
 import type { FlushPolicy, RetryPolicy, RolloverPolicy } from '../config/index.js';
-import type { SessionSpool } from '../spool/session-spool.js';
-import type { AppenderState, SpoolEntry } from '../spool/types.js';
-import { AppenderFailedError } from './errors.js';
+import type { SpoolPort } from '../spool/spool-port.js';
+import type { InFlightRecord, SpoolEntry } from '../spool/types.js';
 import { crc64Of } from '../store/crc64.js';
 import type { AppendableStore, CreateOptions } from '../store/types.js';
 import { backoffDelay, sleep } from '../util/backoff.js';
 import type { Logger } from '../util/logger.js';
+import type { AppendFailureAction } from './append-failure.js';
+import { resume, type MediaFence, type ObjectState, type PersistedAppenderState } from './appender-state.js';
+import { cutBatch, rolloverReason } from './batch-plan.js';
+import { AppenderFailedError, MissingInitError, NoFreeKeyError } from './errors.js';
 import { FencedAppender, wholeFence, type FencedResult, type ReconcileOutcome } from './fenced-appender.js';
+import { IndexWriter, indexKeyFor, type IndexState } from './index-writer.js';
 import { renderKey, withCollisionSuffix } from './key-template.js';
 import { objectDeadline, type RolloverReason } from './rollover.js';
-import { IndexWriter, indexKeyFor, type IndexState } from './index-writer.js';
 
-/** The object being appended to, as persisted in the spool cursor (JSON: CRCs as decimal strings). */
-export interface ObjectState {
-  key: string;
-  /** Per-session object counter, 0 first. */
-  seq: number;
-  position: number;
-  crc: string;
-  openedAt: number;
-  index: IndexState;
-}
-
-/** An append whose outcome was not known yet when the state was saved (crash recovery reconciles it). */
-export interface InflightState {
-  uptoSeq: number;
-  fromSeq: number;
-  position: number;
-  bytes: number;
-  crcAfter: string;
-  withInit: boolean;
-}
-
-export interface PersistedAppenderState extends AppenderState {
-  v: 1;
-  object: ObjectState | null;
-  nextObjectSeq: number;
-  inflight: InflightState | null;
-  /** Entries before this seq were dropped by the spool quota after the current object's last byte. */
-  gapAfter: number | null;
-  /** Indexes of earlier objects whose lines are still being written (absent in older states). */
-  trailingIndexes?: IndexState[];
-}
-
-export type { ReconcileOutcome };
+export type { MediaFence, ObjectState, PersistedAppenderState, ReconcileOutcome };
 
 export interface SessionAppenderEvents {
   appended: [info: {
@@ -55,7 +26,7 @@ export interface SessionAppenderEvents {
   objectOpened: [info: { key: string; seq: number; reason: RolloverReason | 'start' }];
   rollover: [reason: RolloverReason];
   reconciled: [outcome: ReconcileOutcome];
-  appendError: [info: { code: string; action: string }];
+  appendError: [info: { code: string; action: AppendFailureAction }];
   halted: [halted: boolean];
   /** An unexpected error stopped the appender; it resumes after `retryInMs` (failures: in a row). */
   failed: [info: { error: AppenderFailedError; failures: number; retryInMs: number }];
@@ -64,7 +35,7 @@ export interface SessionAppenderEvents {
 
 export interface SessionAppenderOptions {
   stream: string;
-  spool: SessionSpool;
+  spool: SpoolPort;
   store: AppendableStore;
   keyTemplate: string;
   contentType: string;
@@ -82,32 +53,41 @@ interface Batch {
   uptoSeq: number;
 }
 
+export type AppenderEnd = 'finished' | 'closed';
+
 const MAX_KEY_COLLISIONS = 1000;
+/** Idle: how often to look at the spool even without a 'readable' (belt and braces; unref'd). */
+const IDLE_POLL_MS = 1000;
 
 /**
  * Drains one remuxer session's spool into its object(s), exactly once, in order.
  *
  * One append in flight; batches of ready entries (flush.maxBytes / flush.maxDelay); every append
- * carries the position the store returned last (the fence). Failures whose outcome is unknown are
- * reconciled by HEAD (length and CRC-64), never resent blindly; someone else's bytes mean a new
- * object. Before each append, what it is about to do is saved in the spool cursor, so a crash at
- * any moment is settled on restart by the same reconciliation.
+ * carries the position the store returned last (the fence) and goes through the FencedAppender
+ * (unknown outcomes reconciled by HEAD, never resent blindly; someone else's bytes mean a new
+ * object). The spool port records each batch as in flight before it is sent (begin) and learns
+ * its outcome (commit), so a crash at any moment is settled on restart by the same reconciliation.
+ * The sidecar index trails in its own writers.
+ *
+ * Lifecycle: the constructor does nothing; start() runs the loop (supervised: an unexpected error
+ * is reported and the loop resumed after a backoff) until the session is sealed and fully
+ * acknowledged, when the spool session is finished; close() stops after the append in flight.
  */
 export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
   private readonly o: SessionAppenderOptions;
+  private readonly port: SpoolPort;
   private readonly log: Logger;
   private readonly now: () => number;
   private state: PersistedAppenderState;
   private nextSeq: number;
   private readonly abort = new AbortController();
-  private running: Promise<void> | undefined;
+  private running: Promise<AppenderEnd> | undefined;
   private readonly media: FencedAppender;
   /** Index writers by index key: the current object's, and earlier ones still trailing. */
   private readonly indexes = new Map<string, IndexWriter>();
   private haltedNow = false;
   /** Unexpected failures since the last acknowledged batch. */
   private failures = 0;
-  private wake: (() => void) | undefined;
   /** Why the next object is opened, when the last one was left (full or foreign). */
   private pendingReason: RolloverReason | null = null;
   /** receivedAt of the newest entry the store acknowledged. */
@@ -116,10 +96,11 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
   constructor(o: SessionAppenderOptions) {
     super();
     this.o = o;
+    this.port = o.spool;
     this.now = o.now ?? Date.now;
     this.log = o.logger.child({ stream: o.stream, session: o.spool.sessionId });
-    const saved = o.spool.cursor.state as PersistedAppenderState | null;
-    this.state = saved && saved.v === 1 ? saved : { v: 1, object: null, nextObjectSeq: 0, inflight: null, gapAfter: null };
+    const { state } = resume(o.spool.cursor);
+    this.state = state;
     this.nextSeq = o.spool.cursor.nextSeq;
     this.media = new FencedAppender({
       store: o.store, log: this.log, retry: o.retry, signal: this.abort.signal,
@@ -137,8 +118,6 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
         this.emit('reconciled', outcome);
       },
     });
-    o.spool.on('readable', () => this.poke());
-    o.spool.on('sealed', () => this.poke());
   }
 
   get objectKey(): string | undefined {
@@ -153,89 +132,77 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     return this.haltedNow;
   }
 
-  /** Runs until the session is sealed and fully acknowledged (then its spool is removed), or stop(). */
-  start(): Promise<void> {
-    if (!this.running) {
-      // Index lines a previous run left pending go first (they trail; the media does not wait).
-      for (const index of [this.state.object?.index, ...(this.state.trailingIndexes ?? [])]) {
-        if (index) this.indexWriter(index).start();
-      }
-      this.running = this.supervise();
+  /** Starts draining (idempotent); whenDone() tells how it ended. */
+  start(): void {
+    if (this.running) return;
+    // Index lines a previous run left pending go first (they trail; the media does not wait).
+    for (const index of [this.state.object?.index, ...this.state.trailingIndexes]) {
+      if (index) this.indexWriter(index).start();
     }
-    return this.running;
+    this.running = this.supervise();
   }
 
-  /**
-   * An unexpected error (a spool file that cannot be written, a bug) must not park the session
-   * until the next start while the others go on: it is logged and reported ('failed'), and the
-   * loop resumes after a jittered backoff from its state in memory; a batch that was in flight is
-   * settled by HEAD first, exactly as after a crash.
-   */
-  private async supervise(): Promise<void> {
-    for (;;) {
-      try {
-        await this.run();
-        return;
-      } catch (err) {
-        if (this.stopped) return;
-        this.failures++;
-        const error = new AppenderFailedError(this.o.stream, this.o.spool.sessionId, err);
-        const retryInMs = backoffDelay(this.failures - 1, this.o.retry.baseDelayMs, this.o.retry.maxDelayMs);
-        this.log.error({ err, failures: this.failures, retryInMs }, 'appender failed unexpectedly; resuming after a backoff');
-        this.emit('failed', { error, failures: this.failures, retryInMs });
-        await sleep(retryInMs, this.abort.signal);
-      }
-    }
+  /** 'finished': sealed, fully acknowledged, the spool session removed; 'closed': close() stopped it first. */
+  whenDone(): Promise<AppenderEnd> {
+    return this.running ?? Promise.resolve('closed');
   }
 
   /** Stops after the append in flight (if any) settles; the spool keeps what is left. */
-  async stop(): Promise<void> {
+  async close(): Promise<void> {
     this.abort.abort();
-    this.poke();
     await this.running;
     await Promise.all([...this.indexes.values()].map((w) => w.close()));
-  }
-
-  private poke(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
-  }
-
-  private waitForWork(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-      if (this.abort.signal.aborted) this.poke();
-    });
   }
 
   private get stopped(): boolean {
     return this.abort.signal.aborted;
   }
 
-  private async run(): Promise<void> {
-    if (this.state.inflight) await this.recoverInflight(this.state.inflight);
+  /**
+   * An unexpected error (a spool file that cannot be written, a bug) must not park the session
+   * until the next start while the others go on: it is logged and reported ('failed'), and the
+   * loop resumes after a jittered backoff, from the spool's cursor, exactly as after a crash.
+   */
+  private async supervise(): Promise<AppenderEnd> {
+    for (;;) {
+      try {
+        return await this.run();
+      } catch (err) {
+        if (this.stopped) return 'closed';
+        this.failures++;
+        const error = new AppenderFailedError(this.o.stream, this.port.sessionId, err);
+        const retryInMs = backoffDelay(this.failures - 1, this.o.retry.baseDelayMs, this.o.retry.maxDelayMs);
+        this.log.error({ err, failures: this.failures, retryInMs }, 'appender failed unexpectedly; resuming after a backoff');
+        this.emit('failed', { error, failures: this.failures, retryInMs });
+        await sleep(retryInMs, this.abort.signal);
+        if (this.stopped) return 'closed';
+      }
+    }
+  }
+
+  private async run(): Promise<AppenderEnd> {
+    // A batch in flight (at a crash, or when a run failed) is settled first, from the state that
+    // went with it. Otherwise the state in memory is the newest (the cursor is derived from it).
+    const { state, inflight } = resume(this.port.cursor);
+    if (inflight) {
+      this.state = state;
+      this.nextSeq = this.port.cursor.nextSeq;
+      await this.settle(inflight.record, inflight.fence);
+    }
     while (!this.stopped) {
       const batch = await this.nextBatch();
-      if (this.stopped) return;
       if (!batch) break;
       await this.deliver(batch);
     }
-    if (this.stopped) return;
+    if (this.stopped) return 'closed';
     // The index trails the media: let it catch up (bounded: it gives up after a few attempts)
     // before the spool, which holds its pending lines, goes.
     await Promise.all([...this.indexes.values()].map((w) => w.idle()));
-    if (this.stopped) return;
+    if (this.stopped) return 'closed';
     this.log.info({ key: this.state.object?.key, position: this.position }, 'session fully appended; removing its spool');
-    await this.o.spool.destroy();
+    await this.port.finish();
     this.emit('finished');
+    return 'finished';
   }
 
   // ------------------------------------------------------------------------------------------
@@ -243,49 +210,47 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
   // ------------------------------------------------------------------------------------------
 
   private async nextBatch(): Promise<Batch | null> {
-    const { spool, flush } = this.o;
+    const { flush, rollover } = this.o;
     for (;;) {
       if (this.stopped) return null;
-      if (spool.readableSeq <= this.nextSeq) {
-        // Not `sealed`: sealing waits for the journal writes in flight, and what they carry is
-        // still to come (issue 8: taking sealed for drained lost the tail until a restart).
-        if (spool.ended) return null;
-        await this.waitForWork(1000);
-        continue;
-      }
-      let entries = await spool.read(this.nextSeq, flush.maxBytes);
-      if (entries.length === 0) {
+      const read = await this.port.read(this.nextSeq, flush.maxBytes);
+      const first = read.entries[0];
+      if (!first) {
         // Everything readable was dropped by the quota since: skip past it.
-        this.noteGap(spool.readableSeq);
-        this.nextSeq = spool.readableSeq;
+        if (read.readableSeq > this.nextSeq) {
+          this.noteGap(read.readableSeq);
+          this.nextSeq = read.readableSeq;
+        }
+        if (read.ended) return null;
+        await this.port.waitReadable(this.nextSeq, IDLE_POLL_MS, this.abort.signal);
         continue;
       }
-      if (entries[0]!.seq > this.nextSeq) this.noteGap(entries[0]!.seq);
-      this.nextSeq = entries[0]!.seq;
-      const reason = this.rolloverReason(entries[0]!);
+      if (first.seq > this.nextSeq) this.noteGap(first.seq);
+      this.nextSeq = first.seq;
+      const reason = rolloverReason(this.state.object, first, this.state.gapAfter, this.pendingReason, rollover);
       // A batch that opens a new object is measured against that object: empty, or holding only the
       // init segment that a rolled-over object repeats first.
-      let target = { position: this.state.object?.position ?? 0, openedAt: this.state.object?.openedAt ?? entries[0]!.receivedAt };
+      let target = { position: this.state.object?.position ?? 0, openedAt: this.state.object?.openedAt ?? first.receivedAt };
       let init: Buffer | null = null;
       if (reason !== null || target.position === 0) {
-        if (entries[0]!.kind !== 'init') {
-          const i = await spool.initFor(entries[0]!.seq);
-          if (!i) throw new Error(`no init segment in the spool before entry ${entries[0]!.seq}`);
-          init = i.bytes;
+        if (first.kind !== 'init') {
+          if (!read.init) throw new MissingInitError(this.o.stream, this.port.sessionId, first.seq);
+          init = read.init.bytes;
         }
-        target = { position: init?.length ?? 0, openedAt: entries[0]!.receivedAt };
+        target = { position: init?.length ?? 0, openedAt: first.receivedAt };
       }
-      entries = this.cut(entries, target.position, objectDeadline(target.openedAt, this.o.rollover));
+      const entries = cutBatch(read.entries, target.position, objectDeadline(target.openedAt, rollover), rollover.maxBytes);
+      const last = entries.at(-1)!;
       const bytes = entries.reduce((n, e) => n + e.bytes.length, 0);
-      const age = this.now() - entries[0]!.receivedAt;
-      const more = spool.readableSeq > entries[entries.length - 1]!.seq + 1 || spool.sealed;
+      const age = this.now() - first.receivedAt;
+      const more = read.readableSeq > last.seq + 1 || read.ended;
       // Flush now when the batch is full, the oldest entry has waited long enough, or the batch
       // was cut short by a boundary (more is readable behind it).
       if (bytes >= flush.maxBytes || age >= flush.maxDelayMs || more) {
-        if (reason !== null) await this.openObject(reason, entries[0]!.receivedAt);
-        return { entries, init, uptoSeq: entries[entries.length - 1]!.seq + 1 };
+        if (reason !== null) await this.openObject(reason, first.receivedAt);
+        return { entries, init, uptoSeq: last.seq + 1 };
       }
-      await this.waitForWork(Math.max(1, flush.maxDelayMs - age));
+      await this.port.waitReadable(last.seq + 1, Math.max(1, flush.maxDelayMs - age), this.abort.signal);
     }
   }
 
@@ -293,38 +258,7 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     if (this.state.object && this.state.object.position > 0) this.state.gapAfter = resumeSeq;
   }
 
-  /** Why the batch starting with `first` needs a new object; null when it goes to the current one. */
-  private rolloverReason(first: SpoolEntry): RolloverReason | 'start' | null {
-    const obj = this.state.object;
-    if (!obj) return this.pendingReason ?? 'start';
-    if (first.kind === 'init') return obj.position > 0 ? 'init-change' : null;
-    if (obj.position === 0) return null;
-    if (this.state.gapAfter !== null && first.seq >= this.state.gapAfter) return 'gap';
-    if (obj.position + first.bytes.length > this.o.rollover.maxBytes) return 'size';
-    if (first.kind === 'fragment' && first.keyframe !== false && first.receivedAt >= objectDeadline(obj.openedAt, this.o.rollover)) return 'duration';
-    return null;
-  }
-
-  /**
-   * Keeps the longest prefix of `entries` that can go into one append to an object that holds
-   * `position` bytes and ends at `deadline`: stops at a seq jump (a dropped range), before an init
-   * entry that is not first, and at the size and duration boundaries (duration: at a keyframe).
-   */
-  private cut(entries: SpoolEntry[], position: number, deadline: number): SpoolEntry[] {
-    const out: SpoolEntry[] = [];
-    for (const e of entries) {
-      if (out.length > 0) {
-        if (e.seq !== out[out.length - 1]!.seq + 1) break;
-        if (e.kind === 'init') break;
-        if (position + e.bytes.length > this.o.rollover.maxBytes) break;
-        if (e.kind === 'fragment' && e.keyframe !== false && e.receivedAt >= deadline) break;
-      }
-      out.push(e);
-      position += e.bytes.length;
-    }
-    return out;
-  }
-
+  /** Picks a key nobody used (HEAD); the object is created by its first append. */
   private async openObject(reason: RolloverReason | 'start', firstArrival: number): Promise<void> {
     this.pendingReason = null;
     if (reason !== 'start') this.emit('rollover', reason);
@@ -335,7 +269,7 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     for (let n = 1; ; n++) {
       const exists = await this.media.request('head', () => this.o.store.head(key));
       if (!exists) break;
-      if (n > MAX_KEY_COLLISIONS) throw new Error(`no free key near ${base}`);
+      if (n > MAX_KEY_COLLISIONS) throw new NoFreeKeyError(base, MAX_KEY_COLLISIONS);
       key = withCollisionSuffix(base, n);
     }
     const index = this.indexWriter(IndexWriter.initial(indexKeyFor(key)));
@@ -345,7 +279,6 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
       nextObjectSeq: seq + 1,
       gapAfter: null,
     };
-    await this.o.spool.saveState(this.persisted());
     this.log.info({ key, reason, objectSeq: seq }, 'object opened');
     this.emit('objectOpened', { key, seq, reason });
   }
@@ -359,92 +292,87 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
       contentType: this.o.contentType,
       metadata: {
         'appendcast-stream': this.o.stream,
-        'appendcast-session': this.o.spool.sessionId,
+        'appendcast-session': this.port.sessionId,
         'appendcast-object-seq': String(objSeq),
       },
     };
   }
 
+  /** begin (recorded as in flight) → fenced append → commit what became of it. */
   private async deliver(batch: Batch): Promise<void> {
     const obj = this.state.object!;
     const chunks = batch.init ? [batch.init, ...batch.entries.map((e) => e.bytes)] : batch.entries.map((e) => e.bytes);
     const bytes = chunks.reduce((n, c) => n + c.length, 0);
     const crcAfter = crc64Of(chunks, BigInt(obj.crc));
-    const inflight: InflightState = {
-      uptoSeq: batch.uptoSeq, fromSeq: batch.entries[0]!.seq, position: obj.position, bytes, crcAfter: crcAfter.toString(), withInit: batch.init !== null,
-    };
-    this.state = { ...this.state, inflight };
-    await this.o.spool.saveState(this.persisted());
-    this.o.spool.setInFlight(batch.uptoSeq);
-    const fence = wholeFence(obj.key, obj.position, BigInt(obj.crc), bytes, crcAfter);
-    const result = await this.media.append(fence, chunks, obj.position === 0 ? this.createOptions(obj.seq) : undefined);
-    await this.conclude(result, batch, inflight);
+    const fence: MediaFence = { key: obj.key, position: obj.position, crcBefore: obj.crc, bytes, crcAfter: crcAfter.toString(), withInit: batch.init !== null };
+    const record: InFlightRecord = { fromSeq: batch.entries[0]!.seq, uptoSeq: batch.uptoSeq, fence };
+    await this.port.begin(record, this.persisted());
+    const result = await this.media.append(toFence(fence), chunks, obj.position === 0 ? this.createOptions(obj.seq) : undefined);
+    await this.conclude(result.kind, record, fence, batch, result.kind === 'landed' ? result.durationMs : 0);
   }
 
   /** What the store made of a batch: acknowledged, or the object is left for a new one. */
-  private async conclude(result: FencedResult, batch: Batch, inflight: InflightState): Promise<void> {
-    switch (result.kind) {
+  private async conclude(outcome: FencedResult['kind'] | 'absent', record: InFlightRecord, fence: MediaFence, batch: Batch, durationMs: number): Promise<void> {
+    switch (outcome) {
       case 'landed':
-        return this.acknowledge(batch, inflight, result.durationMs);
+        return this.acknowledge(record, fence, batch, durationMs);
       case 'foreign':
-        return this.abandon('foreign-writer');
+        return this.abandon(record, 'foreign-writer');
       case 'too-large':
-        return this.abandon('size');
+        return this.abandon(record, 'size');
+      case 'absent':
+        // Certainly not in the store: the entries are read again and go in the next batch.
+        return this.port.commit(record, { landed: false, state: this.persisted() });
       case 'unsettled':
-        return; // stopping: the cursor keeps `inflight`, the next start settles it
+        return; // stopping: the spool keeps the record, the next start settles it
     }
   }
 
   /** The batch is in the object: queue its index lines, then let the spool forget it. */
-  private async acknowledge(batch: Batch, inflight: InflightState, durationMs: number): Promise<void> {
+  private async acknowledge(record: InFlightRecord, fence: MediaFence, batch: Batch, durationMs: number): Promise<void> {
     const obj = this.state.object!;
-    // Queued before the state is saved, so the saved state holds them until the index has them.
-    this.indexWriter(obj.index).push(IndexWriter.lines(inflight.position, batch.init, batch.entries));
-    this.state = { ...this.state, object: { ...obj, position: inflight.position + inflight.bytes, crc: inflight.crcAfter }, inflight: null };
-    this.nextSeq = batch.uptoSeq;
+    // Queued before the state is committed, so the committed state holds them until the index has them.
+    this.indexWriter(obj.index).push(IndexWriter.lines(fence.position, batch.init, batch.entries));
+    const nextPosition = fence.position + fence.bytes;
+    this.state = { ...this.state, object: { ...obj, position: nextPosition, crc: fence.crcAfter } };
+    this.nextSeq = record.uptoSeq;
     this.failures = 0;
     const newest = batch.entries.reduce((m, e) => Math.max(m, e.receivedAt), 0);
     this.newestAckedAt = Math.max(this.newestAckedAt, newest);
-    await this.o.spool.ack(batch.uptoSeq, this.persisted());
+    await this.port.commit(record, { landed: true, state: this.persisted() });
     const now = this.now();
     const fragmentAgesMs: number[] = [];
     for (const e of batch.entries) if (e.kind === 'fragment') fragmentAgesMs.push(now - e.receivedAt);
     this.emit('appended', {
-      key: obj.key, position: inflight.position, bytes: inflight.bytes, nextPosition: inflight.position + inflight.bytes, durationMs, newestReceivedAt: newest,
+      key: obj.key, position: fence.position, bytes: fence.bytes, nextPosition, durationMs, newestReceivedAt: newest,
       entries: batch.entries.length, fragmentAgesMs,
     });
   }
 
   /** The current object is done with (full, or someone else's): the same entries go to a new one. */
-  private async abandon(reason: RolloverReason): Promise<void> {
+  private async abandon(record: InFlightRecord, reason: RolloverReason): Promise<void> {
     this.log.warn({ key: this.state.object?.key, reason }, 'leaving the object; the pending entries go to a new one');
-    this.state = { ...this.state, object: null, inflight: null, gapAfter: null };
+    this.state = { ...this.state, object: null, gapAfter: null };
     this.pendingReason = reason;
-    await this.o.spool.saveState(this.persisted());
+    await this.port.commit(record, { landed: false, state: this.persisted() });
   }
 
-  /** After a crash: the cursor says an append was in flight. Settle it before anything else. */
-  private async recoverInflight(inflight: InflightState): Promise<void> {
-    const obj = this.state.object;
-    if (!obj) {
-      this.state = { ...this.state, inflight: null };
+  /** A batch whose outcome is unknown (in flight at a crash, or when a run failed): HEAD, then commit. */
+  private async settle(record: InFlightRecord, fence: MediaFence | null): Promise<void> {
+    if (!fence || !this.state.object) {
+      await this.port.commit(record, { landed: false, state: this.persisted() });
       return;
     }
-    this.o.spool.setInFlight(inflight.uptoSeq);
-    const outcome = await this.media.settle(wholeFence(obj.key, inflight.position, BigInt(obj.crc), inflight.bytes, BigInt(inflight.crcAfter)));
+    const outcome = await this.media.settle(toFence(fence));
     if (outcome.kind === 'unsettled') return;
-    this.log.info({ key: obj.key, outcome: outcome.kind, fromSeq: inflight.fromSeq, uptoSeq: inflight.uptoSeq }, 'recovered the append in flight at the crash');
+    this.log.info({ key: fence.key, outcome: outcome.kind, fromSeq: record.fromSeq, uptoSeq: record.uptoSeq }, 'settled the append that was in flight');
+    let batch: Batch = { entries: [], init: null, uptoSeq: record.uptoSeq };
     if (outcome.kind === 'landed') {
-      const entries = await this.o.spool.read(inflight.fromSeq, inflight.bytes);
-      const batchEntries = entries.filter((e) => e.seq < inflight.uptoSeq);
-      const init = inflight.withInit ? ((await this.o.spool.initFor(inflight.fromSeq))?.bytes ?? null) : null;
-      await this.acknowledge({ entries: batchEntries, init, uptoSeq: inflight.uptoSeq }, inflight, 0);
-    } else if (outcome.kind === 'foreign') {
-      await this.abandon('foreign-writer');
-    } else {
-      this.state = { ...this.state, inflight: null };
-      await this.o.spool.saveState(this.persisted());
+      // Its entries, for the index and the metrics: still in the spool (pinned, never dropped).
+      const read = await this.port.read(record.fromSeq, fence.bytes);
+      batch = { entries: read.entries.filter((e) => e.seq < record.uptoSeq), init: fence.withInit ? (read.init?.bytes ?? null) : null, uptoSeq: record.uptoSeq };
     }
+    await this.conclude(outcome.kind, record, fence, batch, 0);
   }
 
   /** The writer of one index object (made once, kept while its lines trail the media). */
@@ -457,7 +385,7 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     return w;
   }
 
-  /** The state to persist: with each index as its writer has it, and earlier indexes that still trail. */
+  /** The state to persist: each index as its writer has it, and earlier indexes that still trail. */
   private persisted(): PersistedAppenderState {
     const current = this.state.object ? indexKeyFor(this.state.object.key) : undefined;
     const trailing: IndexState[] = [];
@@ -466,7 +394,7 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
       if (w.backlog > 0) trailing.push(w.snapshot());
       else this.indexes.delete(key); // caught up: nothing left to persist or wait for
     }
-    const object = this.state.object && { ...this.state.object, index: this.indexWriter(this.state.object.index).snapshot() };
+    const object: ObjectState | null = this.state.object && { ...this.state.object, index: this.indexWriter(this.state.object.index).snapshot() };
     return { ...this.state, object, trailingIndexes: trailing };
   }
 
@@ -484,4 +412,8 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     }
     await sleep(this.o.retry.haltedProbeSeconds * 1000, this.abort.signal);
   }
+}
+
+function toFence(f: MediaFence): ReturnType<typeof wholeFence> {
+  return wholeFence(f.key, f.position, BigInt(f.crcBefore), f.bytes, BigInt(f.crcAfter));
 }

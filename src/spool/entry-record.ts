@@ -33,6 +33,23 @@ export interface EntryRec {
   dead: boolean;
 }
 
+/** A fresh record: not in memory, not written, live. */
+export function newEntryRec(seq: number, meta: SpoolEntryMeta, size: number): EntryRec {
+  return {
+    seq, meta: copyMeta(meta), size, bytes: undefined, inMemory: false, pending: false, written: false,
+    segment: undefined, frameOffset: 0, frameLength: 0, dropped: false, dead: false,
+  };
+}
+
+/** The metadata fields of an entry, and nothing else (a frame header carries more). */
+export function copyMeta(m: SpoolEntryMeta): SpoolEntryMeta {
+  const out: SpoolEntryMeta = { kind: m.kind, receivedAt: m.receivedAt };
+  if (m.mediaTime !== undefined) out.mediaTime = m.mediaTime;
+  if (m.duration !== undefined) out.duration = m.duration;
+  if (m.keyframe !== undefined) out.keyframe = m.keyframe;
+  return out;
+}
+
 /** Stands in for dropped entries whose drop is persisted: keeps the index dense for a few bytes. */
 export const DEAD_DROPPED: EntryRec = Object.freeze({
   seq: -1, meta: Object.freeze({ kind: 'fragment' as const, receivedAt: 0 }), size: 0, bytes: undefined, inMemory: false, pending: false,

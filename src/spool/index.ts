@@ -1,6 +1,6 @@
 export { Spool, type SpoolHooks } from './spool.js';
-export {
-  SessionSpool, type SessionSpoolEvents, type SpoolDropReason, type SpoolDroppedRange,
-} from './session-spool.js';
-export { SpoolError, type SpoolErrorKind } from './errors.js';
+export { SessionSpool, type SessionSpoolEvents } from './session-spool.js';
+export type { SpoolDropReason, SpoolDroppedRange } from './drop-ledger.js';
+export type { SpoolPort } from './spool-port.js';
+export * from './errors.js';
 export type * from './types.js';

@@ -1,25 +1,17 @@
 import { open, readdir, readFile, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../util/logger.js';
-import { DEAD_DROPPED, type EntryRec, type Segment } from './entry-record.js';
+import type { SpoolDroppedRange } from './drop-ledger.js';
+import { DEAD_DROPPED, newEntryRec, type EntryRec, type Segment } from './entry-record.js';
 import { errnoCode } from './fs-util.js';
 import { readFrameAt } from './frame.js';
-import {
-  CURSOR_FILE, DROPS_FILE, SEALED_FILE, SESSION_FILE, initFileName, type RecoveredSession, type SpoolDroppedRange,
-} from './session-spool.js';
-import type { SessionCursor, SpoolEntryMeta } from './types.js';
-
-export interface SessionFileBody {
-  stream: string;
-  sessionId: string;
-  createdAt: number;
-}
+import { CURSOR_FILE, DROPS_FILE, SEALED_FILE, SESSION_FILE, initFileName, type SessionFileBody } from './session-files.js';
+import type { RecoveredSession } from './session-spool.js';
+import type { InFlightRecord, SessionCursor } from './types.js';
 
 export interface ScannedSession {
   meta: SessionFileBody;
   recovered: RecoveredSession;
-  /** Seqs in [cursor, tail) found neither in the journal nor in the drop record: lost. */
-  gaps: SpoolDroppedRange[];
 }
 
 const SEG_RE = /^(\d+)\.seg$/;
@@ -41,7 +33,17 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function parseCursor(v: unknown): SessionCursor | undefined {
   if (!isObject(v) || !Number.isSafeInteger(v.nextSeq) || (v.nextSeq as number) < 0) return undefined;
   if (v.state !== null && !isObject(v.state)) return undefined;
-  return { nextSeq: v.nextSeq as number, state: v.state };
+  // Cursors written before the spool kept the in-flight record had it inside the appender's state.
+  const legacy = v.inflight === undefined && isObject(v.state) && isObject(v.state.inflight) ? { ...v.state.inflight, fence: v.state.inflight } : undefined;
+  const raw = legacy ?? v.inflight;
+  const inflight = raw === undefined || raw === null ? null : parseInFlight(raw);
+  if (inflight === undefined) return undefined;
+  return { nextSeq: v.nextSeq as number, state: v.state, inflight };
+}
+
+function parseInFlight(v: unknown): InFlightRecord | undefined {
+  if (!isObject(v) || !Number.isSafeInteger(v.fromSeq) || !Number.isSafeInteger(v.uptoSeq) || !isObject(v.fence)) return undefined;
+  return { fromSeq: v.fromSeq as number, uptoSeq: v.uptoSeq as number, fence: v.fence };
 }
 
 function parseDrops(v: unknown, meta: SessionFileBody): SpoolDroppedRange[] | undefined {
@@ -52,21 +54,6 @@ function parseDrops(v: unknown, meta: SessionFileBody): SpoolDroppedRange[] | un
     out.push({ stream: meta.stream, sessionId: meta.sessionId, fromSeq: d.fromSeq as number, toSeq: d.toSeq as number, bytes: d.bytes, reason: d.reason as SpoolDroppedRange['reason'] });
   }
   return out;
-}
-
-function metaOf(h: SpoolEntryMeta): SpoolEntryMeta {
-  const m: SpoolEntryMeta = { kind: h.kind, receivedAt: h.receivedAt };
-  if (h.mediaTime !== undefined) m.mediaTime = h.mediaTime;
-  if (h.duration !== undefined) m.duration = h.duration;
-  if (h.keyframe !== undefined) m.keyframe = h.keyframe;
-  return m;
-}
-
-function newRec(seq: number, meta: SpoolEntryMeta, size: number): EntryRec {
-  return {
-    seq, meta, size, bytes: undefined, inMemory: false, pending: false, written: false,
-    segment: undefined, frameOffset: 0, frameLength: 0, dropped: false, dead: false,
-  };
 }
 
 /**
@@ -85,7 +72,7 @@ export async function scanSession(dir: string, logger: Logger | undefined): Prom
   const meta: SessionFileBody = { stream: body.stream, sessionId: body.sessionId, createdAt: body.createdAt };
   const log = logger?.child({ stream: meta.stream, session: meta.sessionId });
 
-  let cursor: SessionCursor | undefined = { nextSeq: 0, state: null };
+  let cursor: SessionCursor | undefined = { nextSeq: 0, state: null, inflight: null };
   try {
     const raw = await readJson(join(dir, CURSOR_FILE));
     if (raw !== undefined) cursor = parseCursor(raw);
@@ -120,7 +107,7 @@ export async function scanSession(dir: string, logger: Logger | undefined): Prom
     try {
       const f = await readFrameAt(fh, 0);
       if (f && f.header.seq === Number(m[1]) && f.header.kind === 'init') {
-        const rec = newRec(f.header.seq, metaOf(f.header), f.payload.length);
+        const rec = newEntryRec(f.header.seq, f.header, f.payload.length);
         rec.bytes = Buffer.from(f.payload);
         inits.set(rec.seq, rec);
       } else {
@@ -154,13 +141,13 @@ export async function scanSession(dir: string, logger: Logger | undefined): Prom
         if (f.header.kind === 'init') {
           // Journal copy of an init: authoritative if its own file is missing.
           if (!inits.has(f.header.seq)) {
-            const rec = newRec(f.header.seq, metaOf(f.header), f.payload.length);
+            const rec = newEntryRec(f.header.seq, f.header, f.payload.length);
             rec.bytes = Buffer.from(f.payload);
             inits.set(rec.seq, rec);
           }
         }
         if (f.header.seq >= floor) {
-          const rec = inits.get(f.header.seq) ?? newRec(f.header.seq, metaOf(f.header), f.payload.length);
+          const rec = inits.get(f.header.seq) ?? newEntryRec(f.header.seq, f.header, f.payload.length);
           rec.written = true;
           rec.segment = seg;
           rec.frameOffset = offset;
@@ -216,7 +203,6 @@ export async function scanSession(dir: string, logger: Logger | undefined): Prom
 
   return {
     meta,
-    gaps,
-    recovered: { cursor, nextSeq: tail, sealed, entries, segments, inits: keptInits, drops },
+    recovered: { cursor, nextSeq: tail, sealed, entries, segments, inits: keptInits, drops, gaps },
   };
 }

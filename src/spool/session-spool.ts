@@ -1,30 +1,30 @@
 import { EventEmitter } from 'node:events';
-import { open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../util/logger.js';
-import { AtomicJsonFile, errnoCode, fsyncDir, writeFileAtomic } from './fs-util.js';
-import { encodeFrame, readFrameAt } from './frame.js';
-import { DEAD_DROPPED, Fifo, type EntryRec, type Segment, type StreamState } from './entry-record.js';
-import { SpoolError } from './errors.js';
+import { AckCursor } from './ack-cursor.js';
+import { DropLedger, dropRanges, type SpoolDropReason, type SpoolDroppedRange } from './drop-ledger.js';
+import { EntryIndex, toEntry } from './entry-index.js';
+import type { EntryRec, Segment, StreamState } from './entry-record.js';
+import { SpoolBusyError, SpoolClosedError, SpoolRangeError, SpoolSealedError, SpoolWriteError } from './errors.js';
+import { readFrameAt } from './frame.js';
+import { AtomicJsonFile, errnoCode, writeFileAtomic } from './fs-util.js';
+import { JournalWriter } from './journal-writer.js';
+import { SegmentGc } from './segment-gc.js';
+import { CURSOR_FILE, DROPS_FILE, SEALED_FILE, createSessionDir } from './session-files.js';
+import type { SpoolPort } from './spool-port.js';
 import type {
-  AppenderState, DropReason, DroppedRange, JournalIo, SessionCursor, SpoolEntry, SpoolEntryMeta, SpoolOptions,
+  AppenderState, DropReason, InFlightRecord, JournalIo, SessionCursor, SpoolEntry, SpoolEntryMeta, SpoolOptions, SpoolRead,
 } from './types.js';
 
-/**
- * Why entries left the spool unacknowledged. The quota reasons are types.ts' DropReason; the others
- * are the disk's doing: a failed write or fsync (ENOSPC, EIO), a writer that fell further behind
- * than the memory budget, a journal frame that failed its CRC when read back or went missing.
- */
-export type SpoolDropReason = DropReason | 'write-error' | 'write-backlog' | 'journal-corrupt';
-export interface SpoolDroppedRange extends Omit<DroppedRange, 'reason'> {
-  reason: SpoolDropReason;
-}
+export type { SpoolDropReason, SpoolDroppedRange };
 
 export interface SessionSpoolEvents {
   /** New entries became readable: every entry below `readableSeq` may be read. */
   readable: [readableSeq: number];
   /** Entries [fromSeq, toSeq) will never be read: read() skips them. */
   dropped: [range: SpoolDroppedRange];
+  /** Sealed, and the journal written to its end. */
   sealed: [];
   /** A journal write or fsync failed (the entries concerned are reported as dropped too). Only
    *  emitted when someone listens: an unhandled 'error' must not take the gateway down. */
@@ -54,6 +54,8 @@ export interface RecoveredSession {
   inits: EntryRec[];
   /** Persisted drops above the cursor. */
   drops: SpoolDroppedRange[];
+  /** Seqs found neither in the journal nor in the drop record: lost, reported when the session starts. */
+  gaps: SpoolDroppedRange[];
 }
 
 export interface SessionSpoolInit {
@@ -65,31 +67,13 @@ export interface SessionSpoolInit {
   recovered?: RecoveredSession;
 }
 
-const BATCH_MAX_ENTRIES = 256; // 3 iovecs each: stays under IOV_MAX (1024)
-const BATCH_MAX_BYTES = 8 * 1024 * 1024;
-const DROP_LOG_EVERY_MS = 10_000;
-
-export function segmentFileName(firstSeq: number): string {
-  return `${String(firstSeq).padStart(12, '0')}.seg`;
-}
-export function initFileName(seq: number): string {
-  return `${String(seq).padStart(12, '0')}.init`;
-}
-export const CURSOR_FILE = 'cursor.json';
-export const DROPS_FILE = 'drops.json';
-export const SEALED_FILE = 'sealed.json';
-export const SESSION_FILE = 'session.json';
-
-interface Taken {
-  rec: EntryRec;
-  bytes: Buffer;
-}
-
 /**
- * One remuxer session's journal: entries in, in order, durably; out to the appender; gone once
- * acknowledged. See spool.ts for the guarantees per fsync policy and the drop policy.
+ * One remuxer session's journal: entries in, in order, durably (JournalWriter); out to the appender
+ * through the SpoolPort (read / begin / commit, the in-flight record kept by AckCursor); gone once
+ * acknowledged (SegmentGc) or dropped (DropLedger). EntryIndex is the in-memory index. See spool.ts
+ * for the guarantees per fsync policy and the drop policy.
  */
-export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
+export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements SpoolPort {
   readonly stream: string;
   readonly sessionId: string;
   readonly dir: string;
@@ -97,53 +81,30 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
   private readonly host: SpoolHost;
   private readonly ss: StreamState;
   private readonly log: Logger | undefined;
+  private readonly index: EntryIndex;
+  private readonly writer: JournalWriter;
+  private readonly ledger: DropLedger;
+  private readonly segments: SegmentGc;
+  private readonly acks: AckCursor;
+  private readonly recovered: RecoveredSession | undefined;
 
-  private persistedCursor: SessionCursor;
-  /** Highest uptoSeq passed to ack() (persisted or on its way). */
-  private ackedSeq: number;
-  /** In flight / handed out by read(): the drop policy starts at max(ackedSeq, pin). */
-  private pin: number;
-  private nextSeq: number;
   private readable: number;
-  private unacked = 0;
-  private isSealed: boolean;
+  /** No more appends (seal() was called). */
+  private inputClosed: boolean;
   /** Sealed and every entry written (or dropped): nothing will ever become readable past endSeq. */
   private journalComplete: boolean;
+  private sealing: Promise<void> | undefined;
   private closed = false;
-  private destroyed = false;
-
-  // Dense index: entries[head] has seq `base`.
-  private entries: Array<EntryRec | undefined> = [];
-  private head = 0;
-  private base: number;
-  private segments: Segment[] = [];
-  private active: { seg: Segment; fh: FileHandle } | undefined;
-  /** Live init entries, ascending seq, bytes always in memory. */
-  private inits: EntryRec[] = [];
-  private drops: SpoolDroppedRange[] = [];
-  /** Reported drops whose persistence has not yet been accounted in segment liveness. */
-  private unmarkedDrops: SpoolDroppedRange[] = [];
-  private dropsReported = 0;
-  private dropsMarked = 0;
-  /** Everything in [max(ackedSeq, pin), dropHint) is dropped or init. */
-  private dropHint = 0;
-  private skipUntilKeyframe = false;
-  private droppedSinceLog = { bytes: 0, ranges: 0, at: 0 };
-
-  // Writer
-  private readonly pending = new Fifo<EntryRec>();
-  private writing = false;
-  private dirty = false;
-  private syncRequested = false;
-  private idleWaiters: Array<() => void> = [];
-  private gcRunning: Promise<void> | undefined;
-  /** The latest drop-record write (close/seal wait for it). */
-  private dropsPersisted: Promise<void> = Promise.resolve();
-  private gcAgain = false;
+  private finished = false;
+  /** Everything in [floor, dropHint) is dropped or init. */
+  private dropHint: number;
   private gcDone: Promise<void> = Promise.resolve();
-
-  private readonly cursorFile: AtomicJsonFile<SessionCursor>;
-  private readonly dropsFile: AtomicJsonFile<SpoolDroppedRange[]>;
+  private readonly waiters = new Set<() => void>();
+  private started: Promise<void> | undefined;
+  private resolveReady!: () => void;
+  private rejectReady!: (err: unknown) => void;
+  /** The session directory could not be created: it is not ours, nothing may touch it. */
+  private startFailed = false;
 
   constructor(init: SessionSpoolInit) {
     super();
@@ -154,60 +115,58 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
     this.dir = init.dir;
     this.createdAt = init.createdAt;
     this.log = init.host.logger?.child({ stream: this.stream, session: this.sessionId });
-    this.cursorFile = new AtomicJsonFile(join(this.dir, CURSOR_FILE), true, (c) => this.onCursorPersisted(c));
-    this.dropsFile = new AtomicJsonFile(join(this.dir, DROPS_FILE), init.host.opts.fsync !== 'never');
-    const r = init.recovered;
-    if (r) {
-      this.persistedCursor = r.cursor;
-      this.ackedSeq = this.pin = this.base = this.dropHint = r.cursor.nextSeq;
-      this.nextSeq = this.readable = r.nextSeq;
-      this.isSealed = this.journalComplete = r.sealed;
-      this.entries = r.entries;
-      this.segments = r.segments;
-      this.inits = r.inits;
-      this.drops = r.drops;
-      for (const rec of r.entries) if (!rec.dropped) this.unacked += rec.size;
-      this.ss.bytes += this.unacked;
-    } else {
-      this.persistedCursor = { nextSeq: 0, state: null };
-      this.ackedSeq = this.pin = this.base = this.nextSeq = this.readable = 0;
-      this.isSealed = this.journalComplete = false;
-    }
+    const r = (this.recovered = init.recovered);
+    const cursor: SessionCursor = r?.cursor ?? { nextSeq: 0, state: null, inflight: null };
+    this.index = new EntryIndex(this.ss, cursor.nextSeq, r);
+    this.readable = r?.nextSeq ?? 0;
+    this.inputClosed = this.journalComplete = r?.sealed ?? false;
+    if (r?.sealed) this.sealing = Promise.resolve();
+    this.dropHint = cursor.nextSeq;
+    this.acks = new AckCursor(join(this.dir, CURSOR_FILE), cursor, (before, now) => this.cursorPersisted(before, now));
+    this.segments = new SegmentGc(this.dir, init.host.opts.retainAcked ?? false, this.log, r?.segments);
+    const ready = new Promise<void>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ledger = new DropLedger({
+      file: new AtomicJsonFile(join(this.dir, DROPS_FILE), init.host.opts.fsync !== 'never'),
+      ready,
+      log: this.log,
+      recovered: r?.drops ?? [],
+      floor: () => this.acks.persisted.nextSeq,
+      announce: (range) => {
+        this.emit('dropped', range);
+        this.host.reportDrop({ ...range });
+      },
+      persisted: (ranges) => {
+        // Only now may segments holding them go: a crash before this would resurrect them.
+        for (const d of ranges) this.index.markDead(d.fromSeq, d.toSeq, true);
+        void this.segments.collect();
+      },
+    });
+    this.writer = new JournalWriter({
+      dir: this.dir, opts: init.host.opts, io: init.host.io, stream: this.ss, segments: this.segments, log: this.log,
+      advanced: (seq) => this.advanced(seq),
+      failed: (err, lost) => this.writeFailed(err, lost),
+    }, ready);
   }
 
-  // ---- public API -------------------------------------------------------------------------
-
-  /** Highest seq+1 that is durable per the fsync policy (or dropped): everything below is readable. */
-  get readableSeq(): number {
-    return this.readable;
-  }
-  /** Next seq append() will return. */
-  get endSeq(): number {
-    return this.nextSeq;
-  }
-  /** As last persisted. */
-  get cursor(): SessionCursor {
-    return this.persistedCursor;
-  }
-  /** No more appends (the remuxer ended); entries may still be on their way to the disk. */
-  get sealed(): boolean {
-    return this.isSealed;
-  }
   /**
-   * Sealed, and the journal written to its end: every entry is readable, acknowledged or dropped.
-   * Only then is "nothing readable" the end of the session rather than a slow disk.
+   * A new session: creates its directory (`session.json`, fsynced into the spool root); entries
+   * appended before it is done wait in the writer's queue. A recovered one: reports the entries
+   * recovery found missing and deletes what it found dead. Idempotent.
    */
-  get ended(): boolean {
-    return this.journalComplete && this.readable >= this.nextSeq;
+  start(): Promise<void> {
+    this.started ??= this.open().then(this.resolveReady, (err: unknown) => {
+      this.startFailed = true;
+      this.rejectReady(err);
+      this.host.removed(this);
+      throw err;
+    });
+    return this.started;
   }
-  /** Unacknowledged, undropped payload bytes of this session (on disk or on their way). */
-  get bytes(): number {
-    return this.unacked;
-  }
-  /** Start of the range the drop policy may touch (everything below is acked or in flight). */
-  get inFlightSeq(): number {
-    return Math.max(this.ackedSeq, this.pin);
-  }
+
+  // ---- the ingest side ----------------------------------------------------------------------
 
   /**
    * Queues the entry for the journal (in order) and returns its seq. Synchronous and O(1): never
@@ -217,180 +176,202 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
    * resumes at a keyframe); init entries are never dropped that way.
    */
   append(meta: SpoolEntryMeta, bytes: Buffer): number {
-    if (this.isSealed || this.closed) {
-      throw new SpoolError(this.closed ? 'closed' : 'sealed', `spool session ${this.stream}/${this.sessionId} is ${this.closed ? 'closed' : 'sealed'}`);
-    }
-    const seq = this.nextSeq++;
-    const rec: EntryRec = {
-      seq, meta: copyMeta(meta), size: bytes.length, bytes: undefined, inMemory: false, pending: false, written: false,
-      segment: undefined, frameOffset: 0, frameLength: 0, dropped: false, dead: false,
-    };
-    this.entries.push(rec);
-    this.unacked += rec.size;
-    this.ss.bytes += rec.size;
-    if (meta.kind === 'init') {
-      rec.bytes = bytes;
-      this.inits.push(rec);
-      this.skipUntilKeyframe = false;
-    } else {
-      if (meta.kind === 'fragment' && meta.keyframe !== false) this.skipUntilKeyframe = false;
-      const limit = this.host.opts.memoryBytesPerStream;
-      if (this.skipUntilKeyframe || (this.ss.pendingBytes > 0 && this.ss.pendingBytes + rec.size > limit)) {
-        this.skipUntilKeyframe = true;
-        this.markDropped(rec);
-        this.reportDrops([{ stream: this.stream, sessionId: this.sessionId, fromSeq: seq, toSeq: seq + 1, bytes: rec.size, reason: 'write-backlog' }]);
-      } else {
-        rec.bytes = bytes;
-        rec.inMemory = true;
-        rec.pending = true;
-        this.ss.memBytes += rec.size;
-        this.ss.pendingBytes += rec.size;
-        this.ss.memFifo.push(rec);
-      }
-    }
-    this.pending.push(rec); // dropped ones too: the writer passes readableSeq over them in order
-    this.kick();
+    if (this.closed) throw new SpoolClosedError(`spool session ${this.stream}/${this.sessionId} is closed`);
+    if (this.inputClosed) throw new SpoolSealedError(`spool session ${this.stream}/${this.sessionId} is sealed`);
+    const rec = this.index.add(meta, bytes);
+    if (!this.writer.enqueue(rec, bytes)) this.drop([rec], 'write-backlog');
     this.host.afterAppend(this.ss);
-    return seq;
+    return rec.seq;
+  }
+
+  /**
+   * No more appends; waits for the journal to be written (fsynced unless fsync 'never') and
+   * persists a marker so recovery knows. Only then does the session end for its reader.
+   */
+  seal(): Promise<void> {
+    if (this.sealing) return this.sealing;
+    this.assertUsable();
+    this.sealing = (async () => {
+      this.inputClosed = true;
+      await this.writer.flush(this.host.opts.fsync !== 'never');
+      await this.ledger.written;
+      try {
+        if (!this.startFailed) await writeFileAtomic(join(this.dir, SEALED_FILE), JSON.stringify({ endSeq: this.endSeq }), true);
+      } finally {
+        // The marker only tells a later recovery; in this process the journal is complete either way.
+        this.journalComplete = true;
+        this.notify();
+        this.emit('sealed');
+      }
+    })();
+    return this.sealing;
+  }
+
+  // ---- the appender side (SpoolPort) ----------------------------------------------------------
+
+  /** The newest cursor: acknowledged entries, the appender's state, the batch in flight. */
+  get cursor(): SessionCursor {
+    return this.acks.current;
   }
 
   /**
    * Readable, undropped entries from fromSeq on, up to maxBytes of payload (at least one entry if
-   * any): from memory when still there, else that frame alone is read back and CRC-checked.
-   * Seqs jump over dropped ranges (also announced by 'dropped'). What it returns is pinned like
-   * setInFlight(): the drop policy will not take it any more.
+   * any): from memory when still there, else that frame alone is read back and CRC-checked. Seqs
+   * jump over dropped ranges (also announced by 'dropped'). What it returns is pinned: the drop
+   * policy will not take it any more.
    */
-  async read(fromSeq: number, maxBytes: number): Promise<SpoolEntry[]> {
+  async read(fromSeq: number, maxBytes: number): Promise<SpoolRead> {
     this.assertUsable();
-    if (!Number.isSafeInteger(fromSeq) || fromSeq < this.ackedSeq) {
-      throw new SpoolError('range', `read(${fromSeq}): entries below ${this.ackedSeq} are acknowledged and gone`);
+    if (!Number.isSafeInteger(fromSeq) || fromSeq < this.acks.acked) {
+      throw new SpoolRangeError(`read(${fromSeq}): entries below ${this.acks.acked} are acknowledged and gone`);
     }
     const picked: EntryRec[] = [];
     let total = 0;
     for (let seq = fromSeq; seq < this.readable; seq++) {
-      const rec = this.get(seq);
+      const rec = this.index.get(seq);
       if (rec === undefined || rec.dropped) continue;
       if (picked.length > 0 && total + rec.size > maxBytes) break;
       picked.push(rec);
       total += rec.size;
     }
-    const last = picked.at(-1);
-    if (last === undefined) return [];
-    this.pin = Math.max(this.pin, last.seq + 1);
-
-    const out: SpoolEntry[] = [];
-    const handles = new Map<string, FileHandle>();
-    try {
-      for (const rec of picked) {
-        let bytes = rec.bytes;
-        if (bytes === undefined) bytes = await this.readBack(rec, handles);
-        if (bytes !== undefined) out.push(toEntry(rec, bytes));
+    const entries: SpoolEntry[] = [];
+    if (picked.length > 0) {
+      this.acks.pinTo(picked.at(-1)!.seq + 1);
+      const handles = new Map<string, FileHandle>();
+      try {
+        for (const rec of picked) {
+          const bytes = rec.bytes ?? (await this.readBack(rec, handles));
+          if (bytes !== undefined) entries.push(toEntry(rec, bytes));
+        }
+      } finally {
+        for (const fh of handles.values()) await fh.close().catch(() => undefined);
       }
-    } finally {
-      for (const fh of handles.values()) await fh.close().catch(() => undefined);
     }
-    return out;
+    const first = entries[0];
+    return { entries, init: first && this.index.initAt(first.seq), readableSeq: this.readable, ended: this.ended };
   }
 
-  /** The appender has taken [cursor.nextSeq, uptoSeq) into an append: never dropped from now on. */
-  setInFlight(uptoSeq: number): void {
-    if (!Number.isSafeInteger(uptoSeq) || uptoSeq > this.nextSeq) {
-      throw new SpoolError('range', `setInFlight(${uptoSeq}) beyond the last entry (${this.nextSeq})`);
+  /** Resolves once entries past `afterSeq` are readable or the session ended, after `ms`, or on abort. */
+  waitReadable(afterSeq: number, ms: number, signal: AbortSignal): Promise<void> {
+    if (this.readable > afterSeq || this.ended || this.closed || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      signal.addEventListener('abort', done, { once: true });
+      this.waiters.add(done);
+    });
+  }
+
+  /** The batch goes to the store: recorded as in flight with the appender's state, pinned. */
+  async begin(batch: InFlightRecord, state: AppenderState): Promise<void> {
+    this.assertUsable();
+    const { fromSeq, uptoSeq } = batch;
+    if (!Number.isSafeInteger(fromSeq) || !Number.isSafeInteger(uptoSeq) || fromSeq < this.acks.acked || uptoSeq <= fromSeq || uptoSeq > this.readable) {
+      throw new SpoolRangeError(`begin([${fromSeq}, ${uptoSeq})) outside [${this.acks.acked}, ${this.readable}] (acked, readable)`);
     }
-    this.pin = Math.max(this.pin, uptoSeq);
+    await this.acks.begin(batch, state);
   }
 
   /**
-   * [cursor.nextSeq, uptoSeq) is acknowledged by the store: persists {nextSeq: uptoSeq, state}
-   * (temp + fsync + rename + fsync dir), then deletes segments and init files nobody needs.
+   * The batch's outcome. Landed: [cursor, uptoSeq) is acknowledged and persisted with the state
+   * (temp + fsync + rename + fsync dir), then segments and init files nobody needs are deleted.
+   * Not landed (absent, or the object was left): the record is cleared, the entries stay pinned and
+   * are read again.
    */
-  async ack(uptoSeq: number, state: AppenderState | null): Promise<void> {
+  async commit(batch: InFlightRecord, result: { landed: boolean; state: AppenderState }): Promise<void> {
     this.assertUsable();
-    if (!Number.isSafeInteger(uptoSeq) || uptoSeq < this.ackedSeq || uptoSeq > this.readable) {
-      throw new SpoolError('range', `ack(${uptoSeq}) outside [${this.ackedSeq}, ${this.readable}] (acked, readable)`);
+    const inflight = this.acks.current.inflight;
+    if (inflight && (inflight.fromSeq !== batch.fromSeq || inflight.uptoSeq !== batch.uptoSeq)) {
+      throw new SpoolRangeError(`commit([${batch.fromSeq}, ${batch.uptoSeq})) but [${inflight.fromSeq}, ${inflight.uptoSeq}) is in flight`);
     }
-    for (let seq = this.ackedSeq; seq < uptoSeq; seq++) {
-      const rec = this.get(seq);
-      if (rec === undefined || rec.dropped) continue;
-      this.unacked -= rec.size;
-      this.ss.bytes -= rec.size;
-      this.releaseMemory(rec);
+    if (!result.landed) {
+      await this.acks.commit(null, result.state);
+      return;
     }
-    this.ackedSeq = uptoSeq;
-    this.pin = Math.max(this.pin, uptoSeq);
-    await this.cursorFile.write({ nextSeq: uptoSeq, state });
+    const from = this.acks.acked;
+    const upto = batch.uptoSeq;
+    if (!Number.isSafeInteger(upto) || upto < from || upto > this.readable) {
+      throw new SpoolRangeError(`commit(${upto}) outside [${from}, ${this.readable}] (acked, readable)`);
+    }
+    this.index.acknowledge(from, upto);
+    await this.acks.commit(upto, result.state);
     await this.gcDone;
   }
 
-  /** Persists the appender's state without advancing the cursor. */
-  async saveState(state: AppenderState | null): Promise<void> {
-    this.assertUsable();
-    await this.cursorFile.write({ nextSeq: this.ackedSeq, state });
+  /** Sealed, written to its end and fully acknowledged (or dropped): removes the session directory. */
+  async finish(): Promise<void> {
+    if (this.finished) return;
+    if (!this.ended) throw new SpoolBusyError(`finish(): ${this.stream}/${this.sessionId} is not sealed and written to its end`);
+    if (this.index.bytes > 0) throw new SpoolBusyError(`finish(): ${this.stream}/${this.sessionId} still holds ${this.index.bytes} unacknowledged bytes`);
+    this.finished = this.closed = true;
+    this.notify();
+    await this.writer.closeActive(false);
+    await this.segments.collect();
+    this.index.releaseAll();
+    if (!this.startFailed) {
+      if (this.host.opts.retainAcked) await rename(this.dir, `${this.dir}.done`);
+      else await rm(this.dir, { recursive: true, force: true });
+    }
+    this.host.removed(this);
+  }
+
+  // ---- state ----------------------------------------------------------------------------------
+
+  /** Highest seq+1 that is durable per the fsync policy (or dropped): everything below is readable. */
+  get readableSeq(): number {
+    return this.readable;
+  }
+
+  /** Next seq append() will return. */
+  get endSeq(): number {
+    return this.index.endSeq;
+  }
+
+  /** No more appends (the remuxer ended); entries may still be on their way to the disk. */
+  get sealed(): boolean {
+    return this.inputClosed;
   }
 
   /**
-   * The init entry most recently appended at or before `seq`. Init entries stay in memory and in
-   * their own `<seq>.init` file (besides the journal) until a newer init is acknowledged, so
-   * segment deletion never takes them.
+   * Sealed, and the journal written to its end: every entry is readable, acknowledged or dropped.
+   * Only then is "nothing readable" the end of the session rather than a slow disk.
    */
-  async initFor(seq: number): Promise<SpoolEntry | undefined> {
-    for (let i = this.inits.length - 1; i >= 0; i--) {
-      const rec = this.inits[i]!;
-      if (rec.seq <= seq && rec.bytes) return toEntry(rec, rec.bytes);
-    }
-    return undefined;
+  get ended(): boolean {
+    return this.journalComplete && this.readable >= this.endSeq;
   }
 
-  /** No more appends; waits for the journal to be written (fsynced unless fsync 'never') and
-   *  persists a marker so recovery knows. */
-  async seal(): Promise<void> {
-    if (this.isSealed) return;
-    this.assertUsable();
-    this.isSealed = true;
-    await this.flush(this.host.opts.fsync !== 'never');
-    await this.dropsPersisted;
-    try {
-      await writeFileAtomic(join(this.dir, SEALED_FILE), JSON.stringify({ endSeq: this.nextSeq }), true);
-    } finally {
-      // The marker only tells a later recovery; in this process the journal is complete either way.
-      this.journalComplete = true;
-      this.emit('sealed');
-    }
+  /** Unacknowledged, undropped payload bytes of this session (on disk or on their way). */
+  get bytes(): number {
+    return this.index.bytes;
   }
 
-  /** Sealed and fully acknowledged (or dropped): removes the session directory. */
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    if (!this.isSealed) throw new SpoolError('busy', `destroy(): ${this.stream}/${this.sessionId} is not sealed`);
-    await this.flush(false);
-    if (this.unacked > 0) throw new SpoolError('busy', `destroy(): ${this.stream}/${this.sessionId} still holds ${this.unacked} unacknowledged bytes`);
-    this.destroyed = true;
-    this.closed = true;
-    await this.closeActive(false);
-    await this.gc();
-    for (const rec of this.entries) if (rec) this.releaseMemory(rec);
-    if (this.host.opts.retainAcked) await rename(this.dir, `${this.dir}.done`);
-    else await rm(this.dir, { recursive: true, force: true });
-    this.host.removed(this);
+  /** The init entry most recently appended at or before `seq`. */
+  initFor(seq: number): SpoolEntry | undefined {
+    return this.index.initAt(seq);
   }
 
   /** Writes what is queued, fsyncs, closes the file. Deletes nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.flush(true);
-    await this.closeActive(false);
-    await this.dropsPersisted;
-    await this.gc();
+    this.notify();
+    await this.writer.flush(true);
+    await this.writer.closeActive(false);
+    await this.ledger.written;
+    await this.segments.collect();
   }
 
-  // ---- used by the Spool ------------------------------------------------------------------
+  // ---- used by the Spool ----------------------------------------------------------------------
 
   /** The interval fsync tick. */
   requestSync(): void {
-    if (!this.dirty || this.closed) return;
-    this.syncRequested = true;
-    this.kick();
+    if (!this.closed) this.writer.requestSync();
   }
 
   /**
@@ -398,190 +379,76 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
    * to the next keyframe fragment or init (see spool.ts). Returns the bytes dropped.
    */
   dropOldest(need: number, reason: DropReason): number {
+    const taken: EntryRec[] = [];
     let dropped = 0;
-    const ranges: SpoolDroppedRange[] = [];
-    let run: SpoolDroppedRange | undefined;
-    const closeRun = (): void => {
-      if (run) ranges.push(run);
-      run = undefined;
-    };
-    let seq = Math.max(this.ackedSeq, this.pin, this.dropHint);
-    for (; seq < this.nextSeq; seq++) {
-      const rec = this.get(seq);
-      if (rec === undefined || rec.dropped) {
-        closeRun();
-        continue;
-      }
+    let seq = Math.max(this.acks.floor, this.dropHint);
+    for (; seq < this.endSeq; seq++) {
+      const rec = this.index.get(seq);
+      if (rec === undefined || rec.dropped) continue;
       const boundary = rec.meta.kind === 'init' || (rec.meta.kind === 'fragment' && rec.meta.keyframe !== false);
       if (dropped >= need && boundary) break;
-      if (rec.meta.kind === 'init') {
-        closeRun();
-        continue;
-      }
-      this.markDropped(rec);
+      if (rec.meta.kind === 'init') continue; // kept: every object starts with one
+      taken.push(rec);
       dropped += rec.size;
-      if (run) {
-        run.toSeq = seq + 1;
-        run.bytes += rec.size;
-      } else {
-        run = { stream: this.stream, sessionId: this.sessionId, fromSeq: seq, toSeq: seq + 1, bytes: rec.size, reason };
-      }
     }
-    closeRun();
     this.dropHint = seq;
-    if (ranges.length > 0) this.reportDrops(ranges);
+    this.drop(taken, reason);
     return dropped;
   }
 
-  /** Drops found while recovering (journal gaps), reported once the session exists. */
-  reportRecoveredDrops(ranges: SpoolDroppedRange[]): void {
-    if (ranges.length > 0) this.reportDrops(ranges);
-  }
+  // ---- internals ------------------------------------------------------------------------------
 
-  /** Deletes segments and init files that recovery found dead. */
-  collectGarbage(): Promise<void> {
-    this.gcInits();
-    return this.gc();
-  }
-
-  // ---- internals --------------------------------------------------------------------------
-
-  private get(seq: number): EntryRec | undefined {
-    return seq < this.base ? undefined : this.entries[this.head + seq - this.base];
+  private async open(): Promise<void> {
+    const r = this.recovered;
+    if (!r) {
+      await createSessionDir(this.dir, { stream: this.stream, sessionId: this.sessionId, createdAt: this.createdAt }, this.host.opts.fsync !== 'never');
+      return;
+    }
+    this.ledger.record(r.gaps);
+    for (const rec of this.index.pruneInits(this.acks.persisted.nextSeq)) this.segments.dropInits([rec]);
+    await this.segments.collect();
   }
 
   private assertUsable(): void {
-    if (this.destroyed) throw new SpoolError('closed', `spool session ${this.stream}/${this.sessionId} was destroyed`);
+    if (this.finished) throw new SpoolClosedError(`spool session ${this.stream}/${this.sessionId} was finished`);
   }
 
-  private markDropped(rec: EntryRec): void {
-    rec.dropped = true;
-    this.unacked -= rec.size;
-    this.ss.bytes -= rec.size;
-    this.releaseMemory(rec);
+  private drop(recs: readonly EntryRec[], reason: SpoolDropReason): void {
+    if (recs.length === 0) return;
+    for (const rec of recs) this.index.drop(rec);
+    this.ledger.record(dropRanges(recs, this, reason));
   }
 
-  private releaseMemory(rec: EntryRec): void {
-    if (!rec.inMemory) return;
-    rec.inMemory = false;
-    rec.bytes = undefined;
-    this.ss.memBytes -= rec.size;
+  private advanced(readableSeq: number): void {
+    if (readableSeq > this.readable) {
+      this.readable = readableSeq;
+      this.emit('readable', readableSeq);
+      this.notify();
+    }
+    this.host.evict(this.ss);
   }
 
-  private reportDrops(ranges: SpoolDroppedRange[]): void {
-    for (const r of ranges) {
-      this.drops.push(r);
-      this.unmarkedDrops.push(r);
-      this.dropsReported++;
-    }
-    for (const r of ranges) {
-      this.emit('dropped', { ...r });
-      this.host.reportDrop({ ...r });
-      this.droppedSinceLog.bytes += r.bytes;
-      this.droppedSinceLog.ranges++;
-    }
-    const now = Date.now();
-    if (now - this.droppedSinceLog.at >= DROP_LOG_EVERY_MS) {
-      this.log?.warn({ droppedBytes: this.droppedSinceLog.bytes, ranges: this.droppedSinceLog.ranges, reason: ranges[0]!.reason }, 'spool dropped unacknowledged entries');
-      this.droppedSinceLog = { bytes: 0, ranges: 0, at: now };
-    }
-    this.dropsPersisted = this.persistDrops();
+  private writeFailed(err: unknown, lost: readonly EntryRec[]): void {
+    this.log?.error({ err, code: errnoCode(err), lostEntries: lost.length }, 'spool journal write failed');
+    if (this.listenerCount('error') > 0) this.emit('error', new SpoolWriteError(`${this.stream}/${this.sessionId}`, err));
+    this.drop(lost, 'write-error');
   }
 
-  private async persistDrops(): Promise<void> {
-    const target = this.dropsReported;
-    const floor = this.persistedCursor.nextSeq;
-    this.drops = this.drops.filter((d) => d.toSeq > floor);
-    try {
-      await this.dropsFile.write(this.drops.slice());
-    } catch (err) {
-      this.log?.error({ err }, 'spool could not persist its drop record');
-      return;
-    }
-    // Only now may segments holding them go: a crash before this would resurrect them otherwise.
-    while (this.dropsMarked < target) {
-      const r = this.unmarkedDrops.shift();
-      this.dropsMarked++;
-      if (r) this.markDeadRange(r.fromSeq, r.toSeq, true);
-    }
-    void this.gc();
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
   }
 
-  private markDeadRange(from: number, to: number, onlyDropped: boolean): void {
-    for (let seq = Math.max(from, this.base); seq < to && seq < this.nextSeq; seq++) {
-      const idx = this.head + seq - this.base;
-      const rec = this.entries[idx];
-      if (rec === undefined || rec.dead) continue;
-      if (onlyDropped && !rec.dropped) continue;
-      rec.dead = true;
-      if (rec.segment && rec.meta.kind !== 'init') rec.segment.live--;
-      if (rec.dropped) this.entries[idx] = DEAD_DROPPED;
-    }
-  }
-
-  private onCursorPersisted(c: SessionCursor): void {
-    const prev = this.persistedCursor.nextSeq;
-    this.persistedCursor = { nextSeq: c.nextSeq, state: c.state };
-    if (c.nextSeq <= prev) return;
-    this.markDeadRange(prev, c.nextSeq, false);
-    // Forget index records below the cursor.
-    while (this.base < c.nextSeq && this.head < this.entries.length) {
-      this.entries[this.head++] = undefined;
-      this.base++;
-    }
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
-    }
-    this.gcInits();
-    this.gcDone = this.gc();
-  }
-
-  /** Keeps the init current at the cursor and every later one; deletes older init files. */
-  private gcInits(): void {
-    const floor = this.persistedCursor.nextSeq;
-    let current = -1;
-    for (let i = 0; i < this.inits.length; i++) if (this.inits[i]!.seq < floor) current = i;
-    if (current <= 0) return;
-    const gone = this.inits.splice(0, current);
-    for (const rec of gone) void unlink(join(this.dir, initFileName(rec.seq))).catch(() => undefined);
-  }
-
-  /** Deletes closed segments with nothing live in them. One pass at a time; a call during a pass
-   *  makes it run again and resolves when that is done too. */
-  private gc(): Promise<void> {
-    if (this.gcRunning) {
-      this.gcAgain = true;
-      return this.gcRunning;
-    }
-    const run = async (): Promise<void> => {
-      await null; // settle only after gcRunning is assigned below
-      try {
-        do {
-          this.gcAgain = false;
-          const dead = this.segments.filter((s) => s.closed && s.live <= 0);
-          if (dead.length === 0) continue;
-          this.segments = this.segments.filter((s) => !dead.includes(s));
-          for (const s of dead) {
-            try {
-              if (this.host.opts.retainAcked) await rename(s.path, `${s.path}.acked`);
-              else await unlink(s.path);
-            } catch (err) {
-              if (errnoCode(err) !== 'ENOENT') this.log?.warn({ err, path: s.path }, 'spool could not delete a segment');
-            }
-          }
-        } while (this.gcAgain);
-      } finally {
-        this.gcRunning = undefined;
-      }
-    };
-    this.gcRunning = run();
-    return this.gcRunning;
+  private cursorPersisted(before: SessionCursor, now: SessionCursor): void {
+    if (now.nextSeq <= before.nextSeq) return;
+    this.index.markDead(before.nextSeq, now.nextSeq, false);
+    this.index.forgetBelow(now.nextSeq);
+    this.segments.dropInits(this.index.pruneInits(now.nextSeq));
+    this.gcDone = this.segments.collect();
   }
 
   private async readBack(rec: EntryRec, handles: Map<string, FileHandle>): Promise<Buffer | undefined> {
     const seg = rec.segment;
-    if (!seg) throw new SpoolError('range', `entry ${rec.seq} has no journal frame`);
+    if (!seg) throw new SpoolRangeError(`entry ${rec.seq} has no journal frame`);
     let fh = handles.get(seg.path);
     if (!fh) {
       fh = await open(seg.path, 'r');
@@ -591,248 +458,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> {
     if (frame && frame.header.seq === rec.seq && frame.payload.length === rec.size) return frame.payload;
     // Rotten on disk: count it and move on rather than wedge the appender forever.
     this.log?.error({ seq: rec.seq, path: seg.path, offset: rec.frameOffset }, 'spool journal frame failed its check on read-back');
-    if (!rec.dropped) {
-      this.markDropped(rec);
-      this.reportDrops([{ stream: this.stream, sessionId: this.sessionId, fromSeq: rec.seq, toSeq: rec.seq + 1, bytes: rec.size, reason: 'journal-corrupt' }]);
-    }
+    if (!rec.dropped) this.drop([rec], 'journal-corrupt');
     return undefined;
-  }
-
-  /** Starts the writer after the current tick, so a burst of appends goes out as one batch. */
-  private kick(): void {
-    if (this.writing) return;
-    this.writing = true;
-    queueMicrotask(() => void this.writeLoop());
-  }
-
-  /** Waits until everything queued is written (and fsynced when `sync`). */
-  private flush(sync: boolean): Promise<void> {
-    if (sync) this.syncRequested = true;
-    if (!this.writing && this.pending.length === 0 && !(sync && this.dirty)) return Promise.resolve();
-    const p = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    this.kick();
-    return p;
-  }
-
-  /**
-   * The one writer of this session: takes what is queued (group commit), writes it with writev at
-   * the end of the active segment, fsyncs once for the whole batch under 'always', then moves
-   * readableSeq over it.
-   */
-  private async writeLoop(): Promise<void> {
-    const always = this.host.opts.fsync === 'always';
-    try {
-      for (;;) {
-        const { taken, lastSeq } = this.takeBatch();
-        if (lastSeq !== undefined) {
-          try {
-            if (taken.length > 0) await this.writeBatch(taken);
-            if (always) await this.syncActive();
-          } catch (err) {
-            await this.onWriteError(err, taken);
-          }
-          for (const { rec } of taken) {
-            if (rec.pending) {
-              rec.pending = false;
-              this.ss.pendingBytes -= rec.size;
-            }
-          }
-          if (lastSeq + 1 > this.readable) {
-            this.readable = lastSeq + 1;
-            this.emit('readable', this.readable);
-          }
-          this.host.evict(this.ss);
-        }
-        if (this.syncRequested) {
-          this.syncRequested = false;
-          try {
-            await this.syncActive();
-          } catch (err) {
-            this.reportWriteError(err);
-            await this.closeActive(true);
-          }
-        }
-        if (this.pending.length === 0) break;
-      }
-    } finally {
-      this.writing = false;
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-    }
-  }
-
-  private takeBatch(): { taken: Taken[]; lastSeq: number | undefined } {
-    const taken: Taken[] = [];
-    let bytes = 0;
-    let lastSeq: number | undefined;
-    while (this.pending.length > 0 && taken.length < BATCH_MAX_ENTRIES && bytes < BATCH_MAX_BYTES) {
-      const rec = this.pending.shift()!;
-      lastSeq = rec.seq;
-      if (rec.dropped || rec.bytes === undefined) {
-        if (rec.pending) {
-          rec.pending = false;
-          this.ss.pendingBytes -= rec.size;
-        }
-        continue;
-      }
-      taken.push({ rec, bytes: rec.bytes });
-      bytes += rec.size;
-    }
-    return { taken, lastSeq };
-  }
-
-  private async writeBatch(taken: Taken[]): Promise<void> {
-    const segmentBytes = this.host.opts.segmentBytes;
-    let chunks: Buffer[] = [];
-    let groupBytes = 0;
-    const writeGroup = async (): Promise<void> => {
-      if (groupBytes === 0 || !this.active) return;
-      const { seg, fh } = this.active;
-      await writeAll(fh, chunks, seg.size);
-      seg.size += groupBytes;
-      this.dirty = true;
-      chunks = [];
-      groupBytes = 0;
-    };
-    const placed: EntryRec[] = [];
-    for (const { rec, bytes } of taken) {
-      const frame = encodeFrame(rec.seq, rec.meta, bytes);
-      if (!this.active || (this.active.seg.size + groupBytes > 0 && this.active.seg.size + groupBytes + frame.length > segmentBytes)) {
-        await writeGroup();
-        await this.rotate(rec.seq);
-      }
-      const seg = this.active!.seg;
-      // Counted live before the write, so a rotation's gc can never take a segment being filled.
-      rec.segment = seg;
-      if (!rec.dead && rec.meta.kind !== 'init') seg.live++;
-      rec.frameOffset = seg.size + groupBytes;
-      rec.frameLength = frame.length;
-      chunks.push(frame.head, frame.payload, frame.tail);
-      groupBytes += frame.length;
-      placed.push(rec);
-    }
-    await writeGroup();
-    // Init entries also get their own small file, which outlives the segments.
-    for (const { rec, bytes } of taken) {
-      if (rec.meta.kind !== 'init') continue;
-      const f = encodeFrame(rec.seq, rec.meta, bytes);
-      await writeFileAtomic(join(this.dir, initFileName(rec.seq)), Buffer.concat([f.head, f.payload, f.tail]), this.host.opts.fsync !== 'never');
-    }
-    for (const rec of placed) rec.written = true;
-  }
-
-  private async rotate(firstSeq: number): Promise<void> {
-    await this.closeActive(this.host.opts.fsync !== 'never');
-    const path = join(this.dir, segmentFileName(firstSeq));
-    const fh = await this.host.io.open(path, 'w');
-    const seg: Segment = { firstSeq, path, size: 0, live: 0, closed: false };
-    this.segments = this.segments.filter((s) => s.path !== path); // a failed segment of the same name
-    this.segments.push(seg);
-    this.active = { seg, fh };
-    if (this.host.opts.fsync !== 'never') await fsyncDir(this.dir);
-  }
-
-  private async syncActive(): Promise<void> {
-    if (!this.active || !this.dirty) return;
-    await this.active.fh.datasync();
-    this.dirty = false;
-  }
-
-  /** Closes the segment being written (fsync first when asked); it becomes garbage-collectable. */
-  private async closeActive(sync: boolean): Promise<void> {
-    const a = this.active;
-    if (!a) return;
-    this.active = undefined;
-    a.seg.closed = true;
-    try {
-      if (sync && this.dirty) await a.fh.datasync();
-      this.dirty = false;
-    } finally {
-      await a.fh.close().catch(() => undefined);
-    }
-    void this.gc();
-  }
-
-  /**
-   * A write or fsync failed: the batch is not durable, so its (non-init) entries are dropped
-   * ('write-error'), the segment is cut back to before the batch and abandoned (if the cut fails,
-   * recovery truncates the torn tail) and the next batch starts a fresh one. Init entries stay:
-   * they are served from memory (and their own file, if that write worked).
-   */
-  private async onWriteError(err: unknown, taken: Taken[]): Promise<void> {
-    this.reportWriteError(err);
-    const a = this.active;
-    this.active = undefined;
-    this.dirty = false;
-    if (a) {
-      // Cut the segment back to before this batch; an empty one goes (a full disk must not fill
-      // the directory with one dead file per batch).
-      const first = taken.find((t) => t.rec.segment === a.seg);
-      const keep = first ? first.rec.frameOffset : a.seg.size;
-      await a.fh.truncate(keep).catch(() => undefined);
-      a.seg.size = keep;
-      a.seg.closed = true;
-      await a.fh.close().catch(() => undefined);
-      if (keep === 0) {
-        this.segments = this.segments.filter((s) => s !== a.seg);
-        await unlink(a.seg.path).catch(() => undefined);
-      }
-    }
-    const ranges: SpoolDroppedRange[] = [];
-    let run: SpoolDroppedRange | undefined;
-    for (const { rec } of taken) {
-      if (rec.dropped || rec.meta.kind === 'init') continue;
-      this.markDropped(rec);
-      if (run && run.toSeq === rec.seq) {
-        run.toSeq++;
-        run.bytes += rec.size;
-      } else {
-        run = { stream: this.stream, sessionId: this.sessionId, fromSeq: rec.seq, toSeq: rec.seq + 1, bytes: rec.size, reason: 'write-error' };
-        ranges.push(run);
-      }
-    }
-    if (ranges.length > 0) this.reportDrops(ranges);
-  }
-
-  private reportWriteError(err: unknown): void {
-    const e = err instanceof Error ? err : new Error(String(err));
-    this.log?.error({ err: e, code: errnoCode(err) }, 'spool journal write failed');
-    if (this.listenerCount('error') > 0) this.emit('error', e);
-  }
-}
-
-function copyMeta(m: SpoolEntryMeta): SpoolEntryMeta {
-  const out: SpoolEntryMeta = { kind: m.kind, receivedAt: m.receivedAt };
-  if (m.mediaTime !== undefined) out.mediaTime = m.mediaTime;
-  if (m.duration !== undefined) out.duration = m.duration;
-  if (m.keyframe !== undefined) out.keyframe = m.keyframe;
-  return out;
-}
-
-function toEntry(rec: EntryRec, bytes: Buffer): SpoolEntry {
-  return { ...rec.meta, seq: rec.seq, bytes };
-}
-
-/** Writes every byte of `chunks` at `position` (writev; finishes short writes piecewise). */
-async function writeAll(fh: FileHandle, chunks: Buffer[], position: number): Promise<void> {
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const nonEmpty = chunks.filter((c) => c.length > 0);
-  let done = (await fh.writev(nonEmpty, position)).bytesWritten;
-  if (done === total) return;
-  let skip = done;
-  for (const c of nonEmpty) {
-    if (skip >= c.length) {
-      skip -= c.length;
-      continue;
-    }
-    let off = skip;
-    skip = 0;
-    while (off < c.length) {
-      const { bytesWritten } = await fh.write(c, off, c.length - off, position + done);
-      if (bytesWritten <= 0) throw new Error(`journal write made no progress at ${position + done}`);
-      off += bytesWritten;
-      done += bytesWritten;
-    }
   }
 }

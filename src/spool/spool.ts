@@ -54,8 +54,8 @@
  *    the healthy one that happened to append last.
  *
  * Dropping from a stream takes its sessions oldest first; in a session it starts right after the
- * in-flight range (max of the acknowledged cursor, setInFlight() and what read() handed out — those
- * are never dropped) and walks forward over `fragment`/`trailer` entries, never `init` entries
+ * in-flight range (max of the acknowledged cursor, the batch begin() recorded and what read() handed
+ * out — those are never dropped) and walks forward over `fragment`/`trailer` entries, never `init` entries
  * (they are skipped and kept). Once enough bytes are gone it keeps dropping until the next entry
  * is a keyframe fragment (`keyframe !== false`) or an init entry, so what remains resumes at a
  * keyframe; if no such entry exists yet it stops at the newest entry (so dropping can exceed the
@@ -72,11 +72,11 @@
 import { mkdir, open, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../util/logger.js';
+import type { SpoolDroppedRange } from './drop-ledger.js';
 import { Fifo, type StreamState } from './entry-record.js';
-import { SpoolError } from './errors.js';
-import { errnoCode, fsyncDir, writeFileAtomic } from './fs-util.js';
+import { SpoolClosedError, SpoolInvalidArgumentError } from './errors.js';
 import { scanSession } from './session-recovery.js';
-import { SESSION_FILE, SessionSpool, type SpoolDroppedRange, type SpoolHost } from './session-spool.js';
+import { SessionSpool, type SpoolHost } from './session-spool.js';
 import type { JournalIo, SpoolOptions } from './types.js';
 
 export interface SpoolHooks {
@@ -92,26 +92,30 @@ interface StreamSlot extends StreamState {
 }
 
 function dirName(name: string, what: string): string {
-  if (name === '' || name === '.' || name === '..') throw new SpoolError('range', `invalid ${what} name ${JSON.stringify(name)}`);
+  if (name === '' || name === '.' || name === '..') throw new SpoolInvalidArgumentError(`invalid ${what} name ${JSON.stringify(name)}`);
   return encodeURIComponent(name);
 }
 
 function checkOptions(o: SpoolOptions): void {
   const positive = ['fsyncIntervalMs', 'quotaBytesPerStream', 'quotaBytesTotal', 'memoryBytesPerStream', 'segmentBytes'] as const;
   for (const k of positive) {
-    if (!(typeof o[k] === 'number' && o[k] > 0)) throw new SpoolError('range', `spool option ${k} must be a positive number`);
+    if (!(typeof o[k] === 'number' && o[k] > 0)) throw new SpoolInvalidArgumentError(`spool option ${k} must be a positive number`);
   }
-  if (!['always', 'interval', 'never'].includes(o.fsync)) throw new SpoolError('range', `spool option fsync must be always|interval|never`);
+  if (!['always', 'interval', 'never'].includes(o.fsync)) throw new SpoolInvalidArgumentError('spool option fsync must be always|interval|never');
 }
 
-/** All streams' spools under one directory; enforces the memory budget and the quotas. */
+/**
+ * All streams' spools under one directory; enforces the memory budget and the quotas.
+ * Lifecycle: the constructor does no I/O; start() opens the directory, recovers what a previous run
+ * left and starts the interval fsync; close() writes what is queued and closes every file.
+ */
 export class Spool {
   readonly opts: SpoolOptions;
   private readonly hooks: SpoolHooks;
   private readonly logger: Logger | undefined;
   private readonly streams = new Map<string, StreamSlot>();
-  private readonly timer: NodeJS.Timeout | undefined;
-  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private state: 'new' | 'starting' | 'started' | 'closed' = 'new';
   private readonly host: SpoolHost;
 
   constructor(opts: SpoolOptions, hooks: SpoolHooks = {}) {
@@ -119,12 +123,6 @@ export class Spool {
     this.opts = { ...opts };
     this.hooks = hooks;
     this.logger = hooks.logger?.child({ component: 'spool' });
-    if (opts.fsync === 'interval') {
-      this.timer = setInterval(() => {
-        for (const s of this.streams.values()) for (const sess of s.sessions) sess.requestSync();
-      }, opts.fsyncIntervalMs);
-      this.timer.unref();
-    }
     this.host = {
       opts: this.opts,
       logger: this.logger,
@@ -143,61 +141,62 @@ export class Spool {
   }
 
   /**
-   * Opens the spool and scans `opts.dir` for the sessions a previous run left: each comes back
-   * with its persisted cursor, its unacknowledged entries readable, `sealed` as it was.
-   * Torn journal tails are truncated; fully acknowledged segments are deleted; nothing else is.
+   * Opens the spool and scans `opts.dir` for the sessions a previous run left, oldest first: each
+   * comes back started, with its persisted cursor (and the batch it had in flight), its
+   * unacknowledged entries readable, `sealed` as it was. Torn journal tails are truncated; fully
+   * acknowledged segments are deleted; nothing else is.
    */
-  static async recover(opts: SpoolOptions, hooks: SpoolHooks = {}): Promise<{ spool: Spool; sessions: SessionSpool[] }> {
-    const spool = new Spool(opts, hooks);
-    await mkdir(opts.dir, { recursive: true });
+  async start(): Promise<SessionSpool[]> {
+    if (this.state !== 'new') throw new SpoolClosedError(`spool start() when ${this.state}`);
+    this.state = 'starting';
+    await mkdir(this.opts.dir, { recursive: true });
     const found: SessionSpool[] = [];
-    const gaps: Array<[SessionSpool, SpoolDroppedRange[]]> = [];
-    for (const sd of await readdir(opts.dir, { withFileTypes: true })) {
+    for (const sd of await readdir(this.opts.dir, { withFileTypes: true })) {
       if (!sd.isDirectory()) continue;
-      for (const d of await readdir(join(opts.dir, sd.name), { withFileTypes: true })) {
+      for (const d of await readdir(join(this.opts.dir, sd.name), { withFileTypes: true })) {
         if (!d.isDirectory() || d.name.endsWith('.done')) continue; // .done: retained, finished sessions
-        const dir = join(opts.dir, sd.name, d.name);
-        const scanned = await scanSession(dir, spool.logger);
+        const dir = join(this.opts.dir, sd.name, d.name);
+        const scanned = await scanSession(dir, this.logger);
         if (!scanned) continue;
-        const slot = spool.slot(scanned.meta.stream);
+        const slot = this.slot(scanned.meta.stream);
         const sess = new SessionSpool({
-          host: spool.host, stream: slot, sessionId: scanned.meta.sessionId, dir, createdAt: scanned.meta.createdAt, recovered: scanned.recovered,
+          host: this.host, stream: slot, sessionId: scanned.meta.sessionId, dir, createdAt: scanned.meta.createdAt, recovered: scanned.recovered,
         });
         slot.sessions.push(sess);
         found.push(sess);
-        gaps.push([sess, scanned.gaps]);
       }
     }
-    for (const slot of spool.streams.values()) slot.sessions.sort(bySessionAge);
+    for (const slot of this.streams.values()) slot.sessions.sort(bySessionAge);
     found.sort(bySessionAge);
-    for (const [sess, g] of gaps) sess.reportRecoveredDrops(g);
-    await Promise.all(found.map((s) => s.collectGarbage()));
-    spool.logger?.info({ sessions: found.length, bytes: spool.bytes }, 'spool recovered');
-    return { spool, sessions: found };
+    await Promise.all(found.map((s) => s.start()));
+    if (this.opts.fsync === 'interval') {
+      this.timer = setInterval(() => {
+        for (const s of this.streams.values()) for (const sess of s.sessions) sess.requestSync();
+      }, this.opts.fsyncIntervalMs);
+      this.timer.unref();
+    }
+    this.state = 'started';
+    this.logger?.info({ sessions: found.length, bytes: this.bytes }, 'spool recovered');
+    return found;
   }
 
-  /** A new, empty session (its directory must not exist yet). */
-  async openSession(stream: string, sessionId: string): Promise<SessionSpool> {
-    if (this.closed) throw new SpoolError('closed', 'spool is closed');
-    const streamDir = join(this.opts.dir, dirName(stream, 'stream'));
-    const dir = join(streamDir, dirName(sessionId, 'session'));
-    await mkdir(streamDir, { recursive: true });
-    try {
-      await mkdir(dir);
-    } catch (err) {
-      if (errnoCode(err) === 'EEXIST') throw new SpoolError('exists', `spool session ${stream}/${sessionId} already exists`, { cause: err });
-      throw err;
-    }
-    const createdAt = Date.now();
-    const durable = this.opts.fsync !== 'never';
-    await writeFileAtomic(join(dir, SESSION_FILE), JSON.stringify({ stream, sessionId, createdAt }), durable);
-    if (durable) {
-      await fsyncDir(streamDir);
-      await fsyncDir(this.opts.dir);
-    }
+  /**
+   * A new session, registered at once and taking appends at once (they queue, bounded by the
+   * memory budget, until its directory exists): start() it. Its directory must not exist yet.
+   */
+  createSession(stream: string, sessionId: string): SessionSpool {
+    if (this.state !== 'started') throw new SpoolClosedError(this.state === 'closed' ? 'spool is closed' : 'spool is not started');
+    const dir = join(this.opts.dir, dirName(stream, 'stream'), dirName(sessionId, 'session'));
     const slot = this.slot(stream);
-    const sess = new SessionSpool({ host: this.host, stream: slot, sessionId, dir, createdAt });
+    const sess = new SessionSpool({ host: this.host, stream: slot, sessionId, dir, createdAt: Date.now() });
     slot.sessions.push(sess);
+    return sess;
+  }
+
+  /** createSession() and start() it. */
+  async openSession(stream: string, sessionId: string): Promise<SessionSpool> {
+    const sess = this.createSession(stream, sessionId);
+    await sess.start();
     return sess;
   }
 
@@ -225,8 +224,8 @@ export class Spool {
 
   /** Writes what is queued, fsyncs and closes every session's files. Deletes nothing. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.state === 'closed') return;
+    this.state = 'closed';
     if (this.timer) clearInterval(this.timer);
     await Promise.all(this.sessions().map((s) => s.close()));
   }

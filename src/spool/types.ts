@@ -31,10 +31,36 @@ export interface SpoolEntry extends SpoolEntryMeta {
 /** Persisted with every acknowledgement; the spool stores it verbatim (JSON). */
 export type AppenderState = Record<string, unknown>;
 
+/** A batch the appender has handed to the store, recorded before the append is sent. */
+export interface InFlightRecord {
+  /** The append holds entries [fromSeq, uptoSeq) (and whatever the appender put around them). */
+  fromSeq: number;
+  uptoSeq: number;
+  /** What the appender needs to settle the append after a crash (its fence); verbatim JSON to the spool. */
+  fence: AppenderState;
+}
+
 export interface SessionCursor {
   /** Every entry with seq < nextSeq has been acknowledged by the store (or dropped). */
   nextSeq: number;
   state: AppenderState | null;
+  /** The batch in flight when this was written: settled (landed or not) before anything else. */
+  inflight: InFlightRecord | null;
+}
+
+/** What read() hands the appender. */
+export interface SpoolRead {
+  /**
+   * Readable, undropped entries from the requested seq on, up to the byte budget (at least one if
+   * any). Pinned: the drop policy never takes them.
+   */
+  entries: SpoolEntry[];
+  /** The init entry current at the first entry (an object starts with it); undefined without entries. */
+  init: SpoolEntry | undefined;
+  /** Every entry below is readable (or dropped): past the last entry returned, more is waiting. */
+  readableSeq: number;
+  /** Sealed and written to its end: nothing past readableSeq will ever come. */
+  ended: boolean;
 }
 
 export type FsyncPolicy = 'always' | 'interval' | 'never';

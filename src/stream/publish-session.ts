@@ -37,8 +37,12 @@ export interface PublishSessionOptions {
   /** This remuxer session's id (the spool session's). */
   sessionId: string;
   stream: StreamConfig;
-  /** Opening a session spool is asynchronous; entries wait in memory until it is ready. */
-  spool: Promise<SessionSpool>;
+  /**
+   * Takes entries at once, also while its directory is still being created (they queue in its
+   * writer, within spool.memoryBytesPerStream; past that they are dropped and counted as
+   * 'write-backlog'): nothing is buffered here. If it cannot start, the publish fails.
+   */
+  spool: SessionSpool;
   metrics: GatewayMetrics;
   logger: Logger;
   ffmpegPath: string;
@@ -72,8 +76,6 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
   private stage: RemuxStage | undefined;
   private choice: RemuxChoice | undefined;
   private readonly remuxSha = createHash('sha256');
-  private spool: SessionSpool | undefined;
-  private early: ContainerOutput[] = [];
   private readonly summary: SessionSummary;
   private inputEnded = false;
   private failed = false;
@@ -90,17 +92,16 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
       id: o.sessionId, publishId: o.info.id, stream, startedAt: new Date(o.info.startedAt).toISOString(), endedAt: null,
       remux: null, remuxSha256: '', remuxBytes: 0, spooledBytes: 0, ingestBytes: 0, fragments: 0, remuxExit: null,
     };
-    o.metrics.streamUp.set({ stream }, 1);
-    void o.spool.then((spool) => {
-      this.spool = spool;
-      const early = this.early;
-      this.early = [];
-      this.spoolAll(early);
-    }, (err: unknown) => {
+  }
+
+  /** Starts the remuxer when it is known already (a replacement session), and watches the spool start. */
+  start(): void {
+    this.o.metrics.streamUp.set({ stream: this.o.stream.id }, 1);
+    this.o.spool.start().catch((err: unknown) => {
       this.log.error({ err }, 'cannot open the spool for this publish; stopping it');
       this.fail(err);
     });
-    if (o.choice) this.startStage(o.choice);
+    if (this.o.choice) this.startStage(this.o.choice);
   }
 
   get id(): string {
@@ -193,11 +194,7 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
 
   private spoolAll(outputs: ContainerOutput[]): void {
     const stream = this.o.stream.id;
-    const spool = this.spool;
-    if (!spool) {
-      this.early.push(...outputs);
-      return;
-    }
+    const spool = this.o.spool;
     for (const out of outputs) {
       if (out.type === 'fragment') {
         this.summary.fragments++;
@@ -215,7 +212,7 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
     if (exit?.droppedBytes) this.o.metrics.lostBytes.inc({ stream, reason: 'truncated-remux-output' }, exit.droppedBytes);
     if (exit?.error) this.log.error({ err: exit.error }, 'the remuxer failed at the end of the publish');
     try {
-      await (await this.o.spool).seal();
+      await this.o.spool.seal();
     } catch (err) {
       this.log.error({ err }, 'cannot seal the spool of this publish');
     }

@@ -2,7 +2,7 @@
  * Crash-test subject for test/spool.test.ts: appends deterministic entries to a spool with
  * fsync 'always', acks some of them, and reports on stdout, one line each:
  *   "D <readableSeq>"  every entry below is durable
- *   "A <uptoSeq>"      ack(uptoSeq, { acked: uptoSeq }) has resolved
+ *   "A <uptoSeq>"      commit of [cursor, uptoSeq) as landed, state { acked: uptoSeq }, has resolved
  * at about 2 entries per ms until the parent SIGKILLs it (or a bounded time/entry count passes).
  * Run: node --import tsx test/helpers/spool-crash-child.ts <spoolDir>
  */
@@ -33,6 +33,7 @@ export const CRASH_SPOOL_OPTIONS = {
 
 async function main(dir: string): Promise<void> {
   const spool = new Spool({ dir, ...CRASH_SPOOL_OPTIONS });
+  await spool.start();
   const session = await spool.openSession('cam', 's1');
   // This test is about crashes, not quotas: any drop would make its accounting meaningless.
   session.on('dropped', (r) => {
@@ -50,7 +51,7 @@ async function main(dir: string): Promise<void> {
     const target = upto - 5;
     if (!acking && target > session.cursor.nextSeq + 20) {
       acking = true;
-      session.ack(target, { acked: target }).then(
+      session.commit({ fromSeq: session.cursor.nextSeq, uptoSeq: target, fence: {} }, { landed: true, state: { acked: target } }).then(
         () => {
           process.stdout.write(`A ${target}\n`);
           acking = false;

@@ -1,36 +1,18 @@
-import { mkdir, mkdtemp, readFile, rm, rmdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionAppender } from '../../src/appender/session-appender.js';
-import { Fmp4Splitter, type InitSegment, type MediaFragment } from '../../src/container/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import type { SessionSpool } from '../../src/spool/session-spool.js';
-import { Spool } from '../../src/spool/spool.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { createLogger } from '../../src/util/logger.js';
 import { waitFor } from '../helpers/net.js';
 import { readObject } from '../helpers/objects.js';
+import { feed, fixture, spoolOptions, startSpool } from './appender-fixture.js';
 
-const FIXTURE = new URL('../../fixtures/av-frag200ms.mp4', import.meta.url).pathname;
 const log = createLogger('silent');
 const RETRY = { baseDelayMs: 40, maxDelayMs: 200, haltedProbeSeconds: 0.2 };
-
-async function fixture(): Promise<{ bytes: Buffer; init: InitSegment; fragments: MediaFragment[] }> {
-  const bytes = await readFile(FIXTURE);
-  const s = new Fmp4Splitter();
-  const out = [...s.push(bytes, 1_000_000), ...s.flush()];
-  return {
-    bytes,
-    init: out.find((o): o is InitSegment => o.type === 'init')!,
-    fragments: out.filter((o): o is MediaFragment => o.type === 'fragment'),
-  };
-}
-
-function feed(session: SessionSpool, init: InitSegment, fragments: MediaFragment[]): void {
-  session.append({ kind: 'init', receivedAt: 1 }, init.bytes);
-  fragments.forEach((f, i) => session.append({ kind: 'fragment', receivedAt: 2 + i, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes));
-}
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -43,10 +25,7 @@ describe('appender supervision', () => {
     const dir = await mkdtemp(join(tmpdir(), 'apc-supervise-'));
     dirs.push(dir);
     const store = new FsStore({ root: join(dir, 'objects'), fsync: 'never' });
-    const spool = new Spool({
-      dir: join(dir, 'spool'), fsync: 'never', fsyncIntervalMs: 1000, quotaBytesPerStream: 1 << 30, quotaBytesTotal: 1 << 30,
-      memoryBytesPerStream: 64 << 20, segmentBytes: 1 << 20,
-    }, { logger: log });
+    const { spool } = await startSpool(spoolOptions(dir), { logger: log });
     const sick = await spool.openSession('cam1', 'sick');
     const healthy = await spool.openSession('cam2', 'healthy');
     // A real fault the appender has no policy for: the spool cannot write this session's cursor
@@ -73,11 +52,11 @@ describe('appender supervision', () => {
     feed(healthy, init, fragments);
     await Promise.all([sick.seal(), healthy.seal()]);
     const started = Date.now();
-    const runA = a.start();
-    const runB = b.start();
+    a.start();
+    b.start();
 
     // The healthy session drains to its end while the sick one keeps failing.
-    await runB;
+    expect(await b.whenDone()).toBe('finished');
     expect(bFinished).toBe(true);
     await waitFor('three failures in a row', () => failures.length >= 3, 10_000, 5);
     expect(aFinished).toBe(false);
@@ -94,7 +73,7 @@ describe('appender supervision', () => {
 
     // The fault clears: the same run resumes and drains, nothing lost, nothing twice.
     await rmdir(blocker);
-    await Promise.race([runA, new Promise((_, reject) => setTimeout(() => reject(new Error('sick appender did not recover')), 15_000).unref())]);
+    await Promise.race([a.whenDone(), new Promise((_, reject) => setTimeout(() => reject(new Error('sick appender did not recover')), 15_000).unref())]);
     expect(aFinished).toBe(true);
     expect((await readObject(store, 'cam1/object.mp4')).equals(bytes)).toBe(true);
     expect((await readObject(store, 'cam2/object.mp4')).equals(bytes)).toBe(true);

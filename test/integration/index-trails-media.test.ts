@@ -3,31 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionAppender } from '../../src/appender/session-appender.js';
-import { Fmp4Splitter, type InitSegment, type MediaFragment } from '../../src/container/index.js';
+import type { InitSegment, MediaFragment } from '../../src/container/index.js';
 import type { SessionSpool } from '../../src/spool/session-spool.js';
-import { Spool } from '../../src/spool/spool.js';
-import type { SpoolOptions } from '../../src/spool/types.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { OssTransportError } from '../../src/store/oss/oss-errors.js';
 import type { AppendableStore } from '../../src/store/types.js';
 import { createLogger } from '../../src/util/logger.js';
 import { waitFor } from '../helpers/net.js';
 import { readObject } from '../helpers/objects.js';
+import { fixture, spoolOptions, startSpool } from './appender-fixture.js';
 
-const FIXTURE = new URL('../../fixtures/av-frag200ms.mp4', import.meta.url).pathname;
 const log = createLogger('silent');
 const isIndex = (key: string): boolean => key.endsWith('.index.jsonl');
-
-async function fixture(): Promise<{ bytes: Buffer; init: InitSegment; fragments: MediaFragment[] }> {
-  const bytes = await readFile(FIXTURE);
-  const s = new Fmp4Splitter();
-  const out = [...s.push(bytes, 1_000_000), ...s.flush()];
-  return {
-    bytes,
-    init: out.find((o): o is InitSegment => o.type === 'init')!,
-    fragments: out.filter((o): o is MediaFragment => o.type === 'fragment'),
-  };
-}
 
 /**
  * The real fs store; its first index append commits, then its answer is lost: the request hangs
@@ -55,13 +42,6 @@ function losingFirstIndexAnswer(fs: FsStore): { store: AppendableStore; hanging:
     delete: (k) => fs.delete(k), list: (p) => fs.list(p), close: () => fs.close(),
   };
   return { store, hanging: () => hanging, loseAnswer: release };
-}
-
-function spoolOptions(dir: string): SpoolOptions {
-  return {
-    dir: join(dir, 'spool'), fsync: 'never', fsyncIntervalMs: 1000, quotaBytesPerStream: 1 << 30, quotaBytesTotal: 1 << 30,
-    memoryBytesPerStream: 64 << 20, segmentBytes: 1 << 20,
-  };
 }
 
 function appender(session: SessionSpool, store: AppendableStore): SessionAppender {
@@ -110,12 +90,12 @@ describe('the index trails the media', () => {
     dirs.push(dir);
     const fs = new FsStore({ root: join(dir, 'objects'), fsync: 'never' });
     const faulty = losingFirstIndexAnswer(fs);
-    const spool = new Spool(spoolOptions(dir), { logger: log });
+    const { spool } = await startSpool(spoolOptions(dir), { logger: log });
     const session = await spool.openSession('cam1', 'trail');
     const a = appender(session, faulty.store);
     const reconciled: string[] = [];
     a.on('reconciled', (o) => reconciled.push(o));
-    const run = a.start();
+    a.start();
 
     // Every media append completes while the very first index append is still waiting for its answer.
     await publish(session, a, init, fragments);
@@ -125,7 +105,7 @@ describe('the index trails the media', () => {
     // The answer is lost (a timeout): the index settles it by HEAD (it had landed) and catches up.
     faulty.loseAnswer();
     await session.seal();
-    await run;
+    expect(await a.whenDone()).toBe('finished');
     expect(reconciled).toEqual([]); // the media never had to reconcile anything
     expectWholeIndex(await indexLines(dir, 'cam1/object.mp4'), 1 + fragments.length, bytes.length);
     await spool.close();
@@ -141,30 +121,28 @@ describe('the index trails the media', () => {
       // First life: the first index append lands but its answer never comes; the media goes on
       // to the end; then the gateway stops (as a crash would) with the index lines pending.
       const faulty = losingFirstIndexAnswer(fs);
-      const spool = new Spool(spoolOptions(dir), { logger: log });
+      const { spool } = await startSpool(spoolOptions(dir), { logger: log });
       const session = await spool.openSession('cam1', 'crash');
       const a = appender(session, faulty.store);
-      const run = a.start();
+      a.start();
       await publish(session, a, init, fragments);
       await session.seal();
       expect(faulty.hanging()).toBe(true);
-      const stopped = a.stop();
+      const stopped = a.close();
       faulty.loseAnswer();
       await stopped;
-      await run;
+      expect(await a.whenDone()).toBe('closed');
       await spool.close();
       const partial = await indexLines(dir, 'cam1/object.mp4');
       expect(partial.length).toBeGreaterThan(0);
       expect(partial.length).toBeLessThan(1 + fragments.length);
     }
     // Second life: the recovered session has nothing left for the media; its index finishes.
-    const { spool, sessions } = await Spool.recover(spoolOptions(dir), { logger: log });
+    const { spool, sessions } = await startSpool(spoolOptions(dir), { logger: log });
     expect(sessions.map((s) => s.bytes)).toEqual([0]);
     const a = appender(sessions[0]!, fs);
-    let finished = false;
-    a.on('finished', () => { finished = true; });
-    await a.start();
-    expect(finished).toBe(true);
+    a.start();
+    expect(await a.whenDone()).toBe('finished');
     expect((await readObject(fs, 'cam1/object.mp4')).equals(bytes)).toBe(true);
     expectWholeIndex(await indexLines(dir, 'cam1/object.mp4'), 1 + fragments.length, bytes.length);
     await spool.close();

@@ -1,18 +1,16 @@
-import { mkdtemp, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionAppender } from '../../src/appender/session-appender.js';
-import { Fmp4Splitter, type InitSegment, type MediaFragment } from '../../src/container/index.js';
 import type { SpoolDroppedRange } from '../../src/spool/session-spool.js';
-import { Spool } from '../../src/spool/spool.js';
 import type { FsyncPolicy, JournalIo } from '../../src/spool/types.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { createLogger } from '../../src/util/logger.js';
 import { waitFor } from '../helpers/net.js';
 import { readObject } from '../helpers/objects.js';
+import { fixture, spoolOptions, startSpool } from './appender-fixture.js';
 
-const FIXTURE = new URL('../../fixtures/av-frag200ms.mp4', import.meta.url).pathname;
 const log = createLogger('silent');
 
 /**
@@ -52,17 +50,6 @@ function slowDisk(): JournalIo & { stallNextWrite(ms: number): void; stalled: nu
   return disk;
 }
 
-async function fixture(): Promise<{ bytes: Buffer; init: InitSegment; fragments: MediaFragment[] }> {
-  const bytes = await readFile(FIXTURE);
-  const s = new Fmp4Splitter();
-  const out = [...s.push(bytes, 1_000_000), ...s.flush()];
-  return {
-    bytes,
-    init: out.find((o): o is InitSegment => o.type === 'init')!,
-    fragments: out.filter((o): o is MediaFragment => o.type === 'fragment'),
-  };
-}
-
 const dirs: string[] = [];
 afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
@@ -82,10 +69,7 @@ describe('seal while journal writes are in flight, on a slow disk', () => {
       const store = new FsStore({ root: join(dir, 'objects'), fsync: 'never' });
       const disk = slowDisk();
       const drops: SpoolDroppedRange[] = [];
-      const spool = new Spool({
-        dir: join(dir, 'spool'), fsync, fsyncIntervalMs: 1000, quotaBytesPerStream: 1 << 30, quotaBytesTotal: 1 << 30,
-        memoryBytesPerStream: 64 << 20, segmentBytes: 1 << 20,
-      }, { logger: log, io: disk, onDrop: (d) => drops.push(d) });
+      const { spool } = await startSpool(spoolOptions(dir, { fsync }), { logger: log, io: disk, onDrop: (d) => drops.push(d) });
       const session = await spool.openSession('cam1', 'race');
       const appender = new SessionAppender({
         stream: 'cam1', spool: session, store, keyTemplate: '{stream}/race.mp4', contentType: 'video/mp4',
@@ -96,7 +80,7 @@ describe('seal while journal writes are in flight, on a slow disk', () => {
       appender.on('finished', () => { finished = true; });
       let appends = 0;
       appender.on('appended', () => { appends++; });
-      const run = appender.start();
+      appender.start();
 
       // The start of the publish reaches the store.
       session.append({ kind: 'init', receivedAt: 1 }, init.bytes);
@@ -110,8 +94,9 @@ describe('seal while journal writes are in flight, on a slow disk', () => {
       const sealed = session.seal();
       await waitFor('the write to stall', () => disk.stalled === 1, 5_000, 5);
 
-      await Promise.race([run, new Promise((_, reject) => setTimeout(() => reject(new Error('appender still running after 20 s')), 20_000).unref())]);
+      const end = await Promise.race([appender.whenDone(), new Promise((_, reject) => setTimeout(() => reject(new Error('appender still running after 20 s')), 20_000).unref())]);
       await sealed;
+      expect(end).toBe('finished');
       expect(finished).toBe(true);
       expect(drops).toEqual([]);
       expect(session.bytes).toBe(0);

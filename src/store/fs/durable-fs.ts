@@ -1,9 +1,8 @@
 import { mkdir, rename, rmdir } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { dirname, relative, sep } from 'node:path';
-import { errnoCode, fsyncDir } from '../../util/fs-durable.js';
+import { errnoCode, fsyncDir, writeAllAt } from '../../util/fs-durable.js';
 
-export { errnoCode, fsyncDir };
+export { errnoCode, fsyncDir, writeAllAt };
 
 /**
  * `mkdir -p dir`; with `durable`, every directory it created is fsynced into its parent, so a new
@@ -39,30 +38,6 @@ export async function renameInto(src: string, dest: string, durable: boolean): P
     }
   }
   if (durable) await fsyncDir(dirname(dest));
-}
-
-/** Writes every byte of `chunks` at `position` (positional writes, never O_APPEND). */
-export async function writeAllAt(fh: FileHandle, chunks: readonly Uint8Array[], position: number): Promise<void> {
-  const total = chunks.reduce((n, c) => n + c.byteLength, 0);
-  if (total === 0) return;
-  let done = (await fh.writev(chunks.filter((c) => c.byteLength > 0), position)).bytesWritten;
-  if (done === total) return;
-  // Short writev (rare: huge batches, signals): finish chunk by chunk from where it stopped.
-  let skip = done;
-  for (const c of chunks) {
-    if (skip >= c.byteLength) {
-      skip -= c.byteLength;
-      continue;
-    }
-    let off = skip;
-    skip = 0;
-    while (off < c.byteLength) {
-      const { bytesWritten } = await fh.write(c, off, c.byteLength - off, position + done);
-      if (bytesWritten <= 0) throw new Error(`write made no progress at offset ${position + done}`);
-      off += bytesWritten;
-      done += bytesWritten;
-    }
-  }
 }
 
 /** Removes now-empty directories from dirname(path) up to, not including, `stopAt`. Best effort. */

@@ -1,0 +1,72 @@
+import { AtomicJsonFile } from './fs-util.js';
+import type { AppenderState, InFlightRecord, SessionCursor } from './types.js';
+
+/**
+ * What the store has acknowledged of a session, and the one record of what is in flight to it.
+ * `begin` records a batch as in flight (persisted with the appender's state, before the append is
+ * sent) and pins it: the drop policy never takes an entry that may be in the store. `commit` clears
+ * the record, advancing the acknowledged cursor if the batch landed. Everything below `floor` is
+ * acknowledged, in flight, or handed out by read().
+ *
+ * `cursor.json` is written temp + fsync + rename + fsync dir, whatever the fsync policy, and its
+ * writes are coalesced; `current` is the newest value (written or on its way), `persisted` the last
+ * one known to be on disk.
+ */
+export class AckCursor {
+  private latest: SessionCursor;
+  private onDisk: SessionCursor;
+  private pin: number;
+  private readonly file: AtomicJsonFile<SessionCursor>;
+
+  /** `persisted(before, now)`: a cursor value reached the disk. */
+  constructor(path: string, recovered: SessionCursor, persisted: (before: SessionCursor, now: SessionCursor) => void) {
+    this.latest = this.onDisk = recovered;
+    // A batch in flight at a crash stays pinned until it is settled.
+    this.pin = Math.max(recovered.nextSeq, recovered.inflight?.uptoSeq ?? 0);
+    this.file = new AtomicJsonFile(path, true, (c) => {
+      const before = this.onDisk;
+      this.onDisk = c;
+      persisted(before, c);
+    });
+  }
+
+  get current(): SessionCursor {
+    return this.latest;
+  }
+
+  get persisted(): SessionCursor {
+    return this.onDisk;
+  }
+
+  /** Every entry below is acknowledged. */
+  get acked(): number {
+    return this.latest.nextSeq;
+  }
+
+  /** The drop policy starts here: below are entries acknowledged, in flight or handed out. */
+  get floor(): number {
+    return Math.max(this.latest.nextSeq, this.pin);
+  }
+
+  /** read() handed out entries below `uptoSeq`: never dropped from now on. */
+  pinTo(uptoSeq: number): void {
+    this.pin = Math.max(this.pin, uptoSeq);
+  }
+
+  begin(batch: InFlightRecord, state: AppenderState): Promise<void> {
+    this.pinTo(batch.uptoSeq);
+    return this.write({ nextSeq: this.latest.nextSeq, state, inflight: batch });
+  }
+
+  /** Clears the record; `ackedUpto` (the batch landed) moves the acknowledged cursor. */
+  commit(ackedUpto: number | null, state: AppenderState): Promise<void> {
+    const nextSeq = ackedUpto ?? this.latest.nextSeq;
+    this.pinTo(nextSeq);
+    return this.write({ nextSeq, state, inflight: null });
+  }
+
+  private write(c: SessionCursor): Promise<void> {
+    this.latest = c;
+    return this.file.write(c);
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * What the appender tests share: the 200 ms-fragment fixture split into its init segment and
+ * fragments, a spool on a temp directory (started), and feeding a publish into a spool session.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Fmp4Splitter, type InitSegment, type MediaFragment } from '../../src/container/index.js';
+import type { SessionSpool } from '../../src/spool/session-spool.js';
+import { Spool, type SpoolHooks } from '../../src/spool/spool.js';
+import type { SpoolOptions } from '../../src/spool/types.js';
+
+export const FIXTURE = new URL('../../fixtures/av-frag200ms.mp4', import.meta.url).pathname;
+
+export async function fixture(): Promise<{ bytes: Buffer; init: InitSegment; fragments: MediaFragment[] }> {
+  const bytes = await readFile(FIXTURE);
+  const s = new Fmp4Splitter();
+  const out = [...s.push(bytes, 1_000_000), ...s.flush()];
+  return {
+    bytes,
+    init: out.find((o): o is InitSegment => o.type === 'init')!,
+    fragments: out.filter((o): o is MediaFragment => o.type === 'fragment'),
+  };
+}
+
+export function spoolOptions(dir: string, over: Partial<SpoolOptions> = {}): SpoolOptions {
+  return {
+    dir: join(dir, 'spool'), fsync: 'never', fsyncIntervalMs: 1000, quotaBytesPerStream: 1 << 30, quotaBytesTotal: 1 << 30,
+    memoryBytesPerStream: 64 << 20, segmentBytes: 1 << 20, ...over,
+  };
+}
+
+/** A started spool and the sessions it recovered. */
+export async function startSpool(opts: SpoolOptions, hooks: SpoolHooks = {}): Promise<{ spool: Spool; sessions: SessionSpool[] }> {
+  const spool = new Spool(opts, hooks);
+  const sessions = await spool.start();
+  return { spool, sessions };
+}
+
+/** The init segment, then every fragment, as the remuxer hands them to the spool. */
+export function feed(session: SessionSpool, init: InitSegment, fragments: readonly MediaFragment[], t0 = 1): void {
+  session.append({ kind: 'init', receivedAt: t0 }, init.bytes);
+  fragments.forEach((f, i) => session.append({ kind: 'fragment', receivedAt: t0 + 1 + i, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes));
+}
