@@ -522,3 +522,51 @@ describe('spool: init entries, seal, destroy', () => {
     await expect(r.read(2, 1)).rejects.toMatchObject({ code: ErrorCode.SpoolClosed });
   });
 });
+
+describe('spool: session lifecycle', () => {
+  it('takes appends before its directory exists (queued within the memory budget, the rest dropped and counted), writes them once started', async () => {
+    const drops: SpoolDroppedRange[] = [];
+    const spool = await startedSpool(options({ memoryBytesPerStream: 10_000 }), { onDrop: (d) => drops.push(d) });
+    const s = spool.createSession('cam', 'early');
+    await expect(stat(s.dir)).rejects.toMatchObject({ code: 'ENOENT' }); // nothing on disk yet
+    s.append(INIT, Buffer.alloc(300, 1));
+    for (let i = 1; i <= 4; i++) s.append(frag(i === 1, i), Buffer.alloc(4000, i));
+    // The budget holds two fragments; the third is dropped, and so is the fourth (not a keyframe).
+    expect(drops).toEqual([3, 4].map((seq) => ({ stream: 'cam', sessionId: 'early', fromSeq: seq, toSeq: seq + 1, bytes: 4000, reason: 'write-backlog' })));
+    expect(spool.memoryBytes('cam')).toBeLessThanOrEqual(10_000);
+    await s.start();
+    await waitReadable(s, 5);
+    expect((await readAll(s, 0)).map((e) => [e.seq, e.bytes.length])).toEqual([[0, 300], [1, 4000], [2, 4000]]);
+    expect(s.bytes).toBe(8300);
+  });
+
+  it('a session whose directory exists already fails to start; its entries are dropped and counted, the directory is left alone', async () => {
+    const drops: SpoolDroppedRange[] = [];
+    const spool = await startedSpool(options(), { onDrop: (d) => drops.push(d) });
+    const first = await spool.openSession('cam', 'same-id');
+    first.append(INIT, Buffer.alloc(100, 1));
+    await waitReadable(first, 1);
+    const before = (await readdir(first.dir)).sort();
+    const dup = spool.createSession('cam', 'same-id');
+    dup.append(INIT, Buffer.alloc(50, 2));
+    dup.append(frag(true, 1), Buffer.alloc(500, 3));
+    await expect(dup.start()).rejects.toMatchObject({ code: ErrorCode.SpoolSessionExists });
+    await dup.seal();
+    expect(dup.ended).toBe(true);
+    expect(drops).toEqual([{ stream: 'cam', sessionId: 'same-id', fromSeq: 1, toSeq: 2, bytes: 500, reason: 'write-error' }]);
+    expect((await readdir(first.dir)).sort()).toEqual(before); // no cursor, drops or sealed marker of the other
+    expect(spool.sessions('cam')).toEqual([first]);
+  });
+
+  it('a session closed before it was started does not hang: what it queued is dropped and counted', async () => {
+    const drops: SpoolDroppedRange[] = [];
+    const spool = await startedSpool(options(), { onDrop: (d) => drops.push(d) });
+    const s = spool.createSession('cam', 'never');
+    s.append(INIT, Buffer.alloc(10, 1));
+    s.append(frag(true, 1), Buffer.alloc(700, 1));
+    await spool.close();
+    expect(drops).toEqual([{ stream: 'cam', sessionId: 'never', fromSeq: 1, toSeq: 2, bytes: 700, reason: 'write-error' }]);
+    await expect(stat(s.dir)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(s.start()).rejects.toMatchObject({ code: ErrorCode.SpoolClosed });
+  });
+});

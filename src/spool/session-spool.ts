@@ -158,9 +158,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
    */
   start(): Promise<void> {
     this.started ??= this.open().then(this.resolveReady, (err: unknown) => {
-      this.startFailed = true;
-      this.rejectReady(err);
-      this.host.removed(this);
+      this.noDirectory(err);
       throw err;
     });
     return this.started;
@@ -361,6 +359,13 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
     if (this.closed) return;
     this.closed = true;
     this.notify();
+    // Never started: what was queued can never be written (dropped and counted, like a failed write).
+    if (!this.started) {
+      const err = new SpoolClosedError(`spool session ${this.stream}/${this.sessionId} closed before it was started`);
+      this.started = Promise.reject(err);
+      this.started.catch(() => undefined);
+      this.noDirectory(err);
+    }
     await this.writer.flush(true);
     await this.writer.closeActive(false);
     await this.ledger.written;
@@ -407,6 +412,13 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
     this.ledger.record(r.gaps);
     for (const rec of this.index.pruneInits(this.acks.persisted.nextSeq)) this.segments.dropInits([rec]);
     await this.segments.collect();
+  }
+
+  /** The session has no directory of its own (its start failed, or never happened): nothing may write there. */
+  private noDirectory(err: unknown): void {
+    this.startFailed = true;
+    this.rejectReady(err);
+    this.host.removed(this);
   }
 
   private assertUsable(): void {
