@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { SessionAppender } from './appender/session-appender.js';
-import type { Config, StreamConfig } from './config/index.js';
+import type { Config, StreamConfig, StreamDefaults } from './config/index.js';
 import { HttpServer, sendJson } from './http/http-server.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import type { PublishDecision, PublishInfo, PublishRequest } from './ingest/types.js';
@@ -179,14 +179,14 @@ export class Gateway {
     return { ok: true };
   }
 
-  /** Settings for a stream that has a spool but is no longer in the config: drain it with the defaults. */
-  private streamSettings(id: string): StreamConfig {
-    return this.streams.get(id) ?? { ...this.config.streamDefaults, id, key: '', enabled: false };
+  /** How a stream's objects are written; a stream that has a spool but is no longer in the config is drained with the defaults. */
+  private streamSettings(id: string): StreamDefaults {
+    return this.streams.get(id) ?? this.config.streamDefaults;
   }
 
   private startAppender(spool: SessionSpool, recovered: boolean): void {
     const s = this.streamSettings(spool.stream);
-    const stream = s.id;
+    const stream = spool.stream;
     const appender = new SessionAppender({
       stream, spool, store: this.store, keyTemplate: s.keyTemplate, contentType: s.contentType,
       flush: s.flush, rollover: s.rollover, retry: this.config.retry, logger: this.log,

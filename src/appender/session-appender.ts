@@ -161,7 +161,8 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
   /**
    * An unexpected error (a spool file that cannot be written, a bug) must not park the session
    * until the next start while the others go on: it is logged and reported ('failed'), and the
-   * loop resumes after a jittered backoff, from the spool's cursor, exactly as after a crash.
+   * loop resumes after a jittered backoff; a batch the spool still records as in flight is settled
+   * by HEAD first, exactly as after a crash.
    */
   private async supervise(): Promise<AppenderEnd> {
     for (;;) {

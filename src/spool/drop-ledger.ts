@@ -1,4 +1,5 @@
 import type { Logger } from '../util/logger.js';
+import type { EntryIndex } from './entry-index.js';
 import type { EntryRec } from './entry-record.js';
 import type { AtomicJsonFile } from './fs-util.js';
 import type { DropReason, DroppedRange } from './types.js';
@@ -32,6 +33,28 @@ export function dropRanges(recs: Iterable<EntryRec>, where: { stream: string; se
     }
   }
   return out;
+}
+
+/**
+ * The quota policy's pick in one session (see spool.ts): from `from` on, the oldest fragments and
+ * trailers until at least `need` bytes, then on up to the next keyframe fragment or init entry, so
+ * what remains resumes at a keyframe. Init entries are never taken. `stop`: where the walk ended
+ * (everything before it, from `from`, is now dropped or init).
+ */
+export function oldestDroppable(index: EntryIndex, from: number, need: number): { recs: EntryRec[]; bytes: number; stop: number } {
+  const recs: EntryRec[] = [];
+  let bytes = 0;
+  let seq = from;
+  for (; seq < index.endSeq; seq++) {
+    const rec = index.get(seq);
+    if (rec === undefined || rec.dropped) continue;
+    const boundary = rec.meta.kind === 'init' || (rec.meta.kind === 'fragment' && rec.meta.keyframe !== false);
+    if (bytes >= need && boundary) break;
+    if (rec.meta.kind === 'init') continue; // kept: every object starts with one
+    recs.push(rec);
+    bytes += rec.size;
+  }
+  return { recs, bytes, stop: seq };
 }
 
 export interface DropLedgerOptions {

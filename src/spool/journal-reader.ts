@@ -1,7 +1,35 @@
-import { open, readdir } from 'node:fs/promises';
+import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { EntryRec } from './entry-record.js';
+import { SpoolRangeError } from './errors.js';
 import { readFrameAt } from './frame.js';
 import type { SpoolEntry } from './types.js';
+
+/**
+ * Reads entries back from their journal frames, one frame each (never a whole segment), checked
+ * against their CRC, seq and size; each segment is opened once per reader. close() when done.
+ */
+export class FrameReader {
+  private readonly handles = new Map<string, FileHandle>();
+
+  /** The entry's payload; undefined when its frame is torn or rotten. */
+  async payload(rec: EntryRec): Promise<Buffer | undefined> {
+    const seg = rec.segment;
+    if (!seg) throw new SpoolRangeError(`entry ${rec.seq} has no journal frame`);
+    let fh = this.handles.get(seg.path);
+    if (!fh) {
+      fh = await open(seg.path, 'r');
+      this.handles.set(seg.path, fh);
+    }
+    const frame = await readFrameAt(fh, rec.frameOffset);
+    return frame && frame.header.seq === rec.seq && frame.payload.length === rec.size ? frame.payload : undefined;
+  }
+
+  async close(): Promise<void> {
+    for (const fh of this.handles.values()) await fh.close().catch(() => undefined);
+    this.handles.clear();
+  }
+}
 
 const SEGMENT = /^(\d+)\.seg(\.acked)?$/;
 

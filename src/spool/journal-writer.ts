@@ -1,8 +1,7 @@
-import type { FileHandle } from 'node:fs/promises';
+import { unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { unlink } from 'node:fs/promises';
-import type { Logger } from '../util/logger.js';
 import { writeAllAt } from '../util/fs-durable.js';
+import type { Logger } from '../util/logger.js';
 import { Fifo, type EntryRec, type Segment, type StreamState } from './entry-record.js';
 import { encodeFrame } from './frame.js';
 import { fsyncDir, writeFileAtomic } from './fs-util.js';

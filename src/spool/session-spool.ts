@@ -1,14 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../util/logger.js';
 import { AckCursor } from './ack-cursor.js';
-import { DropLedger, dropRanges, type SpoolDropReason, type SpoolDroppedRange } from './drop-ledger.js';
+import { DropLedger, dropRanges, oldestDroppable, type SpoolDropReason, type SpoolDroppedRange } from './drop-ledger.js';
 import { EntryIndex, toEntry } from './entry-index.js';
 import type { EntryRec, Segment, StreamState } from './entry-record.js';
 import { SpoolBusyError, SpoolClosedError, SpoolRangeError, SpoolSealedError, SpoolWriteError } from './errors.js';
-import { readFrameAt } from './frame.js';
 import { AtomicJsonFile, errnoCode, writeFileAtomic } from './fs-util.js';
+import { FrameReader } from './journal-reader.js';
 import { JournalWriter } from './journal-writer.js';
 import { SegmentGc } from './segment-gc.js';
 import { CURSOR_FILE, DROPS_FILE, SEALED_FILE, createSessionDir } from './session-files.js';
@@ -103,8 +103,8 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
   private started: Promise<void> | undefined;
   private resolveReady!: () => void;
   private rejectReady!: (err: unknown) => void;
-  /** The session directory could not be created: it is not ours, nothing may touch it. */
-  private startFailed = false;
+  /** No directory of its own (its start failed, or never happened): nothing may be written there. */
+  private dirless = false;
 
   constructor(init: SessionSpoolInit) {
     super();
@@ -158,7 +158,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
    */
   start(): Promise<void> {
     this.started ??= this.open().then(this.resolveReady, (err: unknown) => {
-      this.noDirectory(err);
+      this.giveUpDirectory(err);
       throw err;
     });
     return this.started;
@@ -194,7 +194,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
       await this.writer.flush(this.host.opts.fsync !== 'never');
       await this.ledger.written;
       try {
-        if (!this.startFailed) await writeFileAtomic(join(this.dir, SEALED_FILE), JSON.stringify({ endSeq: this.endSeq }), true);
+        if (!this.dirless) await writeFileAtomic(join(this.dir, SEALED_FILE), JSON.stringify({ endSeq: this.endSeq }), true);
       } finally {
         // The marker only tells a later recovery; in this process the journal is complete either way.
         this.journalComplete = true;
@@ -235,14 +235,15 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
     const entries: SpoolEntry[] = [];
     if (picked.length > 0) {
       this.acks.pinTo(picked.at(-1)!.seq + 1);
-      const handles = new Map<string, FileHandle>();
+      const reader = new FrameReader();
       try {
         for (const rec of picked) {
-          const bytes = rec.bytes ?? (await this.readBack(rec, handles));
+          const bytes = rec.bytes ?? (await reader.payload(rec));
           if (bytes !== undefined) entries.push(toEntry(rec, bytes));
+          else this.rotten(rec);
         }
       } finally {
-        for (const fh of handles.values()) await fh.close().catch(() => undefined);
+        await reader.close();
       }
     }
     const first = entries[0];
@@ -312,7 +313,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
     await this.writer.closeActive(false);
     await this.segments.collect();
     this.index.releaseAll();
-    if (!this.startFailed) {
+    if (!this.dirless) {
       if (this.host.opts.retainAcked) await rename(this.dir, `${this.dir}.done`);
       else await rm(this.dir, { recursive: true, force: true });
     }
@@ -364,7 +365,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
       const err = new SpoolClosedError(`spool session ${this.stream}/${this.sessionId} closed before it was started`);
       this.started = Promise.reject(err);
       this.started.catch(() => undefined);
-      this.noDirectory(err);
+      this.giveUpDirectory(err);
     }
     await this.writer.flush(true);
     await this.writer.closeActive(false);
@@ -384,21 +385,10 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
    * to the next keyframe fragment or init (see spool.ts). Returns the bytes dropped.
    */
   dropOldest(need: number, reason: DropReason): number {
-    const taken: EntryRec[] = [];
-    let dropped = 0;
-    let seq = Math.max(this.acks.floor, this.dropHint);
-    for (; seq < this.endSeq; seq++) {
-      const rec = this.index.get(seq);
-      if (rec === undefined || rec.dropped) continue;
-      const boundary = rec.meta.kind === 'init' || (rec.meta.kind === 'fragment' && rec.meta.keyframe !== false);
-      if (dropped >= need && boundary) break;
-      if (rec.meta.kind === 'init') continue; // kept: every object starts with one
-      taken.push(rec);
-      dropped += rec.size;
-    }
-    this.dropHint = seq;
-    this.drop(taken, reason);
-    return dropped;
+    const pick = oldestDroppable(this.index, Math.max(this.acks.floor, this.dropHint), need);
+    this.dropHint = pick.stop;
+    this.drop(pick.recs, reason);
+    return pick.bytes;
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -414,9 +404,9 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
     await this.segments.collect();
   }
 
-  /** The session has no directory of its own (its start failed, or never happened): nothing may write there. */
-  private noDirectory(err: unknown): void {
-    this.startFailed = true;
+  /** The session will have no directory of its own: its queued entries are lost (counted), nothing is written. */
+  private giveUpDirectory(err: unknown): void {
+    this.dirless = true;
     this.rejectReady(err);
     this.host.removed(this);
   }
@@ -458,19 +448,9 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
     this.gcDone = this.segments.collect();
   }
 
-  private async readBack(rec: EntryRec, handles: Map<string, FileHandle>): Promise<Buffer | undefined> {
-    const seg = rec.segment;
-    if (!seg) throw new SpoolRangeError(`entry ${rec.seq} has no journal frame`);
-    let fh = handles.get(seg.path);
-    if (!fh) {
-      fh = await open(seg.path, 'r');
-      handles.set(seg.path, fh);
-    }
-    const frame = await readFrameAt(fh, rec.frameOffset);
-    if (frame && frame.header.seq === rec.seq && frame.payload.length === rec.size) return frame.payload;
-    // Rotten on disk: count it and move on rather than wedge the appender forever.
-    this.log?.error({ seq: rec.seq, path: seg.path, offset: rec.frameOffset }, 'spool journal frame failed its check on read-back');
+  /** A frame rotten on disk: counted and skipped rather than wedging the appender forever. */
+  private rotten(rec: EntryRec): void {
+    this.log?.error({ seq: rec.seq, path: rec.segment?.path, offset: rec.frameOffset }, 'spool journal frame failed its check on read-back');
     if (!rec.dropped) this.drop([rec], 'journal-corrupt');
-    return undefined;
   }
 }
