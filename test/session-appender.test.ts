@@ -14,22 +14,13 @@ import type { AppendableStore } from '../src/store/types.js';
 import { createLogger } from '../src/util/logger.js';
 import { decodeErrors, probe } from './helpers/media.js';
 import { readObject } from './helpers/objects.js';
+import { FIXTURE, fixture } from './integration/appender-fixture.js';
 import { OssServiceError, OssTransportError } from '../src/store/oss/oss-errors.js';
 
 const ossBody = (code: string) => ({ code, message: code, requestId: undefined, ec: undefined, hostId: undefined, recommendDoc: undefined, serverTime: undefined });
 
-const FIXTURE = new URL('../fixtures/av-frag200ms.mp4', import.meta.url).pathname;
 const log = createLogger('silent');
 
-async function fixture(): Promise<{ bytes: Buffer; init: InitSegment; fragments: MediaFragment[] }> {
-  const bytes = await readFile(FIXTURE);
-  const s = new Fmp4Splitter();
-  const out = [...s.push(bytes, 1_000_000), ...s.flush()];
-  const init = out.find((o): o is InitSegment => o.type === 'init')!;
-  const fragments = out.filter((o): o is MediaFragment => o.type === 'fragment');
-  expect(out.every((o) => o.type !== 'trailer')).toBe(true);
-  return { bytes, init, fragments };
-}
 
 interface Harness {
   dir: string;

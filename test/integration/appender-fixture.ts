@@ -1,13 +1,18 @@
 /**
  * What the appender tests share: the 200 ms-fragment fixture split into its init segment and
- * fragments, a spool on a temp directory (started), and feeding a publish into a spool session.
+ * fragments, a spool on a temp directory (started), feeding a publish into a spool session, and an
+ * appender that flushes at once, retries fast and never rolls over.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { SessionAppender, type SessionAppenderOptions } from '../../src/appender/session-appender.js';
 import { Fmp4Splitter, type InitSegment, type MediaFragment } from '../../src/container/index.js';
 import type { SessionSpool } from '../../src/spool/session-spool.js';
 import { Spool, type SpoolHooks } from '../../src/spool/spool.js';
 import type { SpoolOptions } from '../../src/spool/types.js';
+import type { AppendableStore } from '../../src/store/types.js';
+import { createLogger } from '../../src/util/logger.js';
 
 export const FIXTURE = new URL('../../fixtures/av-frag200ms.mp4', import.meta.url).pathname;
 
@@ -15,6 +20,7 @@ export async function fixture(): Promise<{ bytes: Buffer; init: InitSegment; fra
   const bytes = await readFile(FIXTURE);
   const s = new Fmp4Splitter();
   const out = [...s.push(bytes, 1_000_000), ...s.flush()];
+  expect(out.every((o) => o.type !== 'trailer')).toBe(true);
   return {
     bytes,
     init: out.find((o): o is InitSegment => o.type === 'init')!,
@@ -40,4 +46,13 @@ export async function startSpool(opts: SpoolOptions, hooks: SpoolHooks = {}): Pr
 export function feed(session: SessionSpool, init: InitSegment, fragments: readonly MediaFragment[], t0 = 1): void {
   session.append({ kind: 'init', receivedAt: t0 }, init.bytes);
   fragments.forEach((f, i) => session.append({ kind: 'fragment', receivedAt: t0 + 1 + i, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes));
+}
+
+/** An appender of stream cam1 writing `{stream}/object.mp4`: no flush delay, fast retries, no rollover. */
+export function appenderFor(session: SessionSpool, store: AppendableStore, over: Partial<SessionAppenderOptions> = {}): SessionAppender {
+  return new SessionAppender({
+    stream: 'cam1', spool: session, store, keyTemplate: '{stream}/object.mp4', contentType: 'video/mp4',
+    flush: { maxBytes: 4 << 20, maxDelayMs: 0 }, rollover: { maxBytes: 4 * 1024 ** 3, maxDurationSeconds: null, alignToClock: false },
+    retry: { baseDelayMs: 5, maxDelayMs: 50, haltedProbeSeconds: 0.2 }, logger: createLogger('silent'), ...over,
+  });
 }

@@ -2,14 +2,13 @@ import { mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SessionAppender } from '../../src/appender/session-appender.js';
 import { ErrorCode } from '../../src/errors.js';
 import type { SessionSpool } from '../../src/spool/session-spool.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { createLogger } from '../../src/util/logger.js';
 import { waitFor } from '../helpers/net.js';
 import { readObject } from '../helpers/objects.js';
-import { feed, fixture, spoolOptions, startSpool } from './appender-fixture.js';
+import { appenderFor, feed, fixture, spoolOptions, startSpool } from './appender-fixture.js';
 
 const log = createLogger('silent');
 const RETRY = { baseDelayMs: 40, maxDelayMs: 200, haltedProbeSeconds: 0.2 };
@@ -33,11 +32,7 @@ describe('appender supervision', () => {
     const blocker = join(sick.dir, 'cursor.json.tmp');
     await mkdir(blocker);
 
-    const make = (session: SessionSpool, stream: string) => new SessionAppender({
-      stream, spool: session, store, keyTemplate: '{stream}/object.mp4', contentType: 'video/mp4',
-      flush: { maxBytes: 64 * 1024, maxDelayMs: 0 }, rollover: { maxBytes: 4 * 1024 ** 3, maxDurationSeconds: null, alignToClock: false },
-      retry: RETRY, logger: log,
-    });
+    const make = (session: SessionSpool, stream: string) => appenderFor(session, store, { stream, flush: { maxBytes: 64 * 1024, maxDelayMs: 0 }, retry: RETRY });
     const a = make(sick, 'cam1');
     const b = make(healthy, 'cam2');
     const failures: Array<{ code: string; failures: number; retryInMs: number; at: number }> = [];

@@ -2,14 +2,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SessionAppender } from '../../src/appender/session-appender.js';
 import { crc64Of } from '../../src/store/crc64.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
-import { createLogger } from '../../src/util/logger.js';
 import { readObject } from '../helpers/objects.js';
-import { feed, fixture, spoolOptions, startSpool } from './appender-fixture.js';
+import { appenderFor, feed, fixture, spoolOptions, startSpool } from './appender-fixture.js';
 
-const log = createLogger('silent');
 const dirs: string[] = [];
 afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
@@ -55,11 +52,7 @@ describe('upgrading a spool whose cursor has the v1 format', () => {
       const { spool, sessions } = await startSpool(spoolOptions(dir));
       const s = sessions[0]!;
       expect(s.cursor.inflight).toMatchObject({ fromSeq: 2, uptoSeq: 4 });
-      const appender = new SessionAppender({
-        stream: 'cam1', spool: s, store, keyTemplate: '{stream}/new.mp4', contentType: 'video/mp4',
-        flush: { maxBytes: 4 << 20, maxDelayMs: 0 }, rollover: { maxBytes: 4 * 1024 ** 3, maxDurationSeconds: null, alignToClock: false },
-        retry: { baseDelayMs: 5, maxDelayMs: 50, haltedProbeSeconds: 0.2 }, logger: log,
-      });
+      const appender = appenderFor(s, store, { keyTemplate: '{stream}/new.mp4' });
       const reconciled: string[] = [];
       appender.on('reconciled', (o) => reconciled.push(o));
       appender.start();

@@ -11,7 +11,7 @@ import type { AppendableStore } from '../../src/store/types.js';
 import { createLogger } from '../../src/util/logger.js';
 import { waitFor } from '../helpers/net.js';
 import { readObject } from '../helpers/objects.js';
-import { fixture, spoolOptions, startSpool } from './appender-fixture.js';
+import { appenderFor, fixture, spoolOptions, startSpool } from './appender-fixture.js';
 
 const log = createLogger('silent');
 const isIndex = (key: string): boolean => key.endsWith('.index.jsonl');
@@ -42,14 +42,6 @@ function losingFirstIndexAnswer(fs: FsStore): { store: AppendableStore; hanging:
     delete: (k) => fs.delete(k), list: (p) => fs.list(p), close: () => fs.close(),
   };
   return { store, hanging: () => hanging, loseAnswer: release };
-}
-
-function appender(session: SessionSpool, store: AppendableStore): SessionAppender {
-  return new SessionAppender({
-    stream: 'cam1', spool: session, store, keyTemplate: '{stream}/object.mp4', contentType: 'video/mp4',
-    flush: { maxBytes: 4 << 20, maxDelayMs: 0 }, rollover: { maxBytes: 4 * 1024 ** 3, maxDurationSeconds: null, alignToClock: false },
-    retry: { baseDelayMs: 5, maxDelayMs: 50, haltedProbeSeconds: 0.2 }, logger: log,
-  });
 }
 
 /** Feeds the publish one entry per media append (each waits for the previous acknowledgement). */
@@ -92,7 +84,7 @@ describe('the index trails the media', () => {
     const faulty = losingFirstIndexAnswer(fs);
     const { spool } = await startSpool(spoolOptions(dir), { logger: log });
     const session = await spool.openSession('cam1', 'trail');
-    const a = appender(session, faulty.store);
+    const a = appenderFor(session, faulty.store);
     const reconciled: string[] = [];
     a.on('reconciled', (o) => reconciled.push(o));
     a.start();
@@ -123,7 +115,7 @@ describe('the index trails the media', () => {
       const faulty = losingFirstIndexAnswer(fs);
       const { spool } = await startSpool(spoolOptions(dir), { logger: log });
       const session = await spool.openSession('cam1', 'crash');
-      const a = appender(session, faulty.store);
+      const a = appenderFor(session, faulty.store);
       a.start();
       await publish(session, a, init, fragments);
       await session.seal();
@@ -140,7 +132,7 @@ describe('the index trails the media', () => {
     // Second life: the recovered session has nothing left for the media; its index finishes.
     const { spool, sessions } = await startSpool(spoolOptions(dir), { logger: log });
     expect(sessions.map((s) => s.bytes)).toEqual([0]);
-    const a = appender(sessions[0]!, fs);
+    const a = appenderFor(sessions[0]!, fs);
     a.start();
     expect(await a.whenDone()).toBe('finished');
     expect((await readObject(fs, 'cam1/object.mp4')).equals(bytes)).toBe(true);

@@ -2,14 +2,13 @@ import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SessionAppender } from '../../src/appender/session-appender.js';
 import type { SpoolDroppedRange } from '../../src/spool/session-spool.js';
 import type { FsyncPolicy, JournalIo } from '../../src/spool/types.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { createLogger } from '../../src/util/logger.js';
 import { waitFor } from '../helpers/net.js';
 import { readObject } from '../helpers/objects.js';
-import { fixture, spoolOptions, startSpool } from './appender-fixture.js';
+import { appenderFor, fixture, spoolOptions, startSpool } from './appender-fixture.js';
 
 const log = createLogger('silent');
 
@@ -71,11 +70,7 @@ describe('seal while journal writes are in flight, on a slow disk', () => {
       const drops: SpoolDroppedRange[] = [];
       const { spool } = await startSpool(spoolOptions(dir, { fsync }), { logger: log, io: disk, onDrop: (d) => drops.push(d) });
       const session = await spool.openSession('cam1', 'race');
-      const appender = new SessionAppender({
-        stream: 'cam1', spool: session, store, keyTemplate: '{stream}/race.mp4', contentType: 'video/mp4',
-        flush: { maxBytes: 4 << 20, maxDelayMs: 0 }, rollover: { maxBytes: 4 * 1024 ** 3, maxDurationSeconds: null, alignToClock: false },
-        retry: { baseDelayMs: 5, maxDelayMs: 50, haltedProbeSeconds: 0.2 }, logger: log,
-      });
+      const appender = appenderFor(session, store);
       let finished = false;
       appender.on('finished', () => { finished = true; });
       let appends = 0;
@@ -101,7 +96,7 @@ describe('seal while journal writes are in flight, on a slow disk', () => {
       expect(drops).toEqual([]);
       expect(session.bytes).toBe(0);
       // Every byte the remuxer wrote is in the object, once.
-      const object = await readObject(store, 'cam1/race.mp4');
+      const object = await readObject(store, 'cam1/object.mp4');
       expect(object.length).toBe(bytes.length);
       expect(object.equals(bytes)).toBe(true);
       // The finished session left nothing in the spool.
