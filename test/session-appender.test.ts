@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SessionAppender, type MediaFence, type PersistedAppenderState } from '../src/appender/session-appender.js';
 import type { FlushPolicy, RolloverPolicy } from '../src/config/index.js';
 import { Fmp4Splitter, type InitSegment, type MediaFragment } from '../src/container/index.js';
@@ -277,6 +277,38 @@ describe('SessionAppender', () => {
     expect(await h.appender.whenDone()).toBe('finished');
     expect(h.events.halted).toEqual([true, false]);
     expect((await objects(h.store))[0]!.bytes.equals(bytes)).toBe(true);
+    await h.spool.close();
+  });
+
+  it('close() while a batch is being planned sends nothing new', async () => {
+    const { init, fragments } = await fixture();
+    let appends = 0;
+    let heads = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => { release = r; });
+    // The HEAD that checks the new object's key is held until close() has been called.
+    const h = await harness((fs) => ({
+      ...withAppend(fs, async (...a) => {
+        appends++;
+        return fs.append(...a);
+      }),
+      head: async (k) => {
+        heads++;
+        await gate;
+        return fs.head(k);
+      },
+    }));
+    h.appender.start();
+    feed(h.session, init, fragments);
+    await h.session.seal();
+    await vi.waitFor(() => expect(heads).toBe(1), { timeout: 5_000, interval: 5 });
+    const closed = h.appender.close();
+    release();
+    await closed;
+    expect(await h.appender.whenDone()).toBe('closed');
+    expect(appends).toBe(0);
+    expect(h.session.cursor.inflight).toBeNull();
+    expect(h.session.bytes).toBeGreaterThan(0); // all of it still in the spool, for the next start
     await h.spool.close();
   });
 

@@ -192,7 +192,8 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     }
     while (!this.stopped) {
       const batch = await this.nextBatch();
-      if (!batch) break;
+      // Stopping while the batch was planned: nothing new goes out (its key may not even be checked).
+      if (!batch || this.stopped) break;
       await this.deliver(batch);
     }
     if (this.stopped) return 'closed';
