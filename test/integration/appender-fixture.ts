@@ -56,3 +56,19 @@ export function appenderFor(session: SessionSpool, store: AppendableStore, over:
     retry: { baseDelayMs: 5, maxDelayMs: 50, haltedProbeSeconds: 0.2 }, logger: createLogger('silent'), ...over,
   });
 }
+
+/**
+ * A previous run left an unfinished session (not sealed, nothing acknowledged) in the spool under
+ * `dataDir`: the init segment and the first `fragments` fragments. Returns its directory and bytes.
+ */
+export async function leaveUnfinishedSession(dataDir: string, sessionId = 'previous-run', fragments = 5): Promise<{ dir: string; bytes: number; expected: Buffer }> {
+  const f = await fixture();
+  const { spool } = await startSpool(spoolOptions(dataDir));
+  const s = await spool.openSession('cam1', sessionId);
+  const frags = f.fragments.slice(0, fragments);
+  feed(s, f.init, frags);
+  while (s.readableSeq < frags.length + 1) await new Promise((r) => setTimeout(r, 5));
+  const bytes = s.bytes;
+  await spool.close();
+  return { dir: s.dir, bytes, expected: Buffer.concat([f.init.bytes, ...frags.map((x) => x.bytes)]) };
+}

@@ -2,13 +2,16 @@ import { mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/index.js';
 import { ErrorCode } from '../../src/errors.js';
+import { Gateway } from '../../src/gateway.js';
 import type { SessionSpool } from '../../src/spool/session-spool.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { createLogger } from '../../src/util/logger.js';
-import { waitFor } from '../helpers/net.js';
+import { metricValue } from '../helpers/gateway-process.js';
+import { freePort, waitFor } from '../helpers/net.js';
 import { readObject } from '../helpers/objects.js';
-import { appenderFor, feed, fixture, spoolOptions, startSpool } from './appender-fixture.js';
+import { appenderFor, feed, fixture, leaveUnfinishedSession, spoolOptions, startSpool } from './appender-fixture.js';
 
 const log = createLogger('silent');
 const RETRY = { baseDelayMs: 40, maxDelayMs: 200, haltedProbeSeconds: 0.2 };
@@ -76,4 +79,35 @@ describe('appender supervision', () => {
     await spool.close();
     await store.close();
   }, 40_000);
+});
+
+describe('appender supervision in the gateway', () => {
+  it('counts each failure in appendcast_append_errors_total{code="APC_ERR_APPENDER_FAILED"}; the session drains once the fault is gone', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'apc-supervise-gw-'));
+    dirs.push(dir);
+    const left = await leaveUnfinishedSession(join(dir, 'data'));
+    // The recovered session's cursor cannot be written (a real EISDIR fault).
+    const blocker = join(left.dir, 'cursor.json.tmp');
+    await mkdir(blocker);
+    const gateway = new Gateway(parseConfig(`
+dataDir: ${join(dir, 'data')}
+server: { rtmp: { host: 127.0.0.1, port: ${await freePort()} }, http: { host: 127.0.0.1, port: ${await freePort()} } }
+storage: { kind: fs }
+retry: { baseDelayMs: 20, maxDelayMs: 100 }
+streams: [{ id: cam1, key: k }]
+`, 'supervise.yaml', {}), log);
+    await gateway.start();
+    try {
+      const failures = async () => metricValue((await gateway.metrics.render()).body, 'appendcast_append_errors_total', { stream: 'cam1', code: ErrorCode.AppenderFailed }) ?? 0;
+      await waitFor('failures counted', async () => (await failures()) >= 3, 10_000, 20);
+      const sessions = () => (gateway.describe() as { streams: Array<{ sessions: Array<{ draining: boolean; objects: string[] }> }> }).streams[0]!.sessions;
+      expect(sessions()).toMatchObject([{ draining: true }]);
+      await rmdir(blocker);
+      await waitFor('drained', () => sessions()[0]?.draining === false, 10_000, 20);
+      const key = sessions()[0]!.objects[0]!;
+      expect((await readObject(gateway.store, key)).equals(left.expected)).toBe(true);
+    } finally {
+      await gateway.close();
+    }
+  }, 30_000);
 });

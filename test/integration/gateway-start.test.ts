@@ -10,7 +10,7 @@ import { Gateway } from '../../src/gateway.js';
 import { OssLocalServer } from '../../src/store/oss-local/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { freePort, waitFor } from '../helpers/net.js';
-import { feed, fixture, spoolOptions, startSpool } from './appender-fixture.js';
+import { leaveUnfinishedSession, spoolOptions, startSpool } from './appender-fixture.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const TSX = import.meta.resolve('tsx');
@@ -75,14 +75,7 @@ function ossAt(port: number): string {
 
 /** A previous run left an unfinished session (not sealed) in the spool under `dir`. */
 async function leaveSessionInSpool(dir: string): Promise<number> {
-  const { init, fragments } = await fixture();
-  const { spool } = await startSpool(spoolOptions(join(dir, 'data')));
-  const s = await spool.openSession('cam1', 'previous-run');
-  feed(s, init, fragments.slice(0, 5));
-  await waitFor('journal written', () => s.readableSeq === 6, 5_000, 5);
-  const bytes = s.bytes;
-  await spool.close();
-  return bytes;
+  return (await leaveUnfinishedSession(join(dir, 'data'))).bytes;
 }
 
 describe('Gateway.start() is all or nothing', () => {
