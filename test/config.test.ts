@@ -63,10 +63,10 @@ describe('example config', () => {
         memoryBytesPerStream: 16 * 1024 ** 2, segmentBytes: 64 * 1024 ** 2, retainAcked: false,
       },
       retry: { baseDelayMs: 250, maxDelayMs: 15_000, haltedProbeSeconds: 60 },
-      streamDefaults: { format: 'fmp4', remux: 'native', flush: FLUSH, rollover: ROLLOVER, keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4' },
+      streamDefaults: { format: 'fmp4', remux: 'native', audio: 'auto', flush: FLUSH, rollover: ROLLOVER, keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4' },
       streams: [
         {
-          id: 'cam1', key: 'change-me', enabled: true, format: 'fmp4', remux: 'native', flush: FLUSH, rollover: ROLLOVER,
+          id: 'cam1', key: 'change-me', enabled: true, source: null, format: 'fmp4', remux: 'native', audio: 'auto', flush: FLUSH, rollover: ROLLOVER,
           keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4',
         },
       ],
@@ -104,7 +104,7 @@ describe('defaults and merging', () => {
     expect(config.storage).toEqual({ kind: 'fs', concurrency: 32, root: join('./data', 'objects'), maxObjectBytes: 5 * 1024 ** 3, fsync: 'always' });
     expect(config.streams).toEqual([
       {
-        id: 'a', key: 'k', enabled: true, format: 'fmp4', remux: 'native', flush: FLUSH, rollover: ROLLOVER,
+        id: 'a', key: 'k', enabled: true, source: null, format: 'fmp4', remux: 'native', audio: 'auto', flush: FLUSH, rollover: ROLLOVER,
         keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4',
       },
     ]);
@@ -137,11 +137,11 @@ describe('defaults and merging', () => {
     ].join('\n');
     const config = parseConfig(text, 'merge.yaml', {});
     expect(config.streams[0]).toEqual({
-      id: 'cam1', key: 'k1', enabled: true, format: 'fmp4', remux: 'native', keyTemplate: '{stream}/{seq}.mp4', fragmentDurationMs: null, contentType: 'video/iso.segment',
+      id: 'cam1', key: 'k1', enabled: true, source: null, format: 'fmp4', remux: 'native', audio: 'auto', keyTemplate: '{stream}/{seq}.mp4', fragmentDurationMs: null, contentType: 'video/iso.segment',
       flush: { ...FLUSH, maxDelayMs: 0 }, rollover: { ...ROLLOVER, maxBytes: 1048576, maxDurationSeconds: null },
     });
     expect(config.streams[1]).toEqual({
-      id: 'cam2', key: 'k2', enabled: false, format: 'fmp4', remux: 'native', flush: FLUSH, rollover: ROLLOVER,
+      id: 'cam2', key: 'k2', enabled: false, source: null, format: 'fmp4', remux: 'native', audio: 'auto', flush: FLUSH, rollover: ROLLOVER,
       keyTemplate: 'live/{stream}/{yyyy}{MM}{dd}-{HH}{mm}{ss}{SSS}-{seq}.mp4', fragmentDurationMs: 500, contentType: 'video/mp4',
     });
     expect(config.streamDefaults.fragmentDurationMs).toBe(500);
@@ -166,6 +166,32 @@ describe('defaults and merging', () => {
     expect(config.streams.map((s) => s.remux)).toEqual(['ffmpeg', 'native']);
     expect(() => parseConfig('server: { rtmp: { limits: { maxChunkStreams: 2 } } }\nstreams: [{ id: a, key: k }]', 'x.yaml', {})).toThrow(/maxChunkStreams/);
     expect(() => parseConfig('streams: [{ id: a, key: k, remux: gstreamer }]', 'x.yaml', {})).toThrow(/remux/);
+  });
+
+  it('pulled RTSP streams: source with defaults, no key needed, credentials redacted; mpegts gets .ts keys and video/mp2t', () => {
+    const config = parseConfig([
+      'streams:',
+      '  - id: door',
+      '    source: { rtsp: "rtsp://admin:${CAM_PASS}@10.0.0.5:554/Streaming/101", transport: auto }',
+      '    format: mpegts',
+      '    audio: drop',
+      '  - id: yard',
+      '    source: { rtsp: "rtsp://10.0.0.6/live", user: viewer, password: "${YARD_PASS}", stallTimeoutSeconds: 5 }',
+      '  - { id: pushed, key: k }',
+    ].join('\n'), 'rtsp.yaml', { CAM_PASS: 's3cret!', YARD_PASS: 'y4rd' });
+    const [door, yard, pushed] = config.streams;
+    expect(door).toMatchObject({
+      key: '', format: 'mpegts', audio: 'drop', contentType: 'video/mp2t', keyTemplate: '{stream}/{yyyy}/{MM}/{dd}/{stream}-{HH}{mm}{ss}.ts',
+      source: { kind: 'rtsp', url: 'rtsp://admin:s3cret!@10.0.0.5:554/Streaming/101', transport: 'auto', stallTimeoutSeconds: 10, reconnectBaseSeconds: 1, reconnectMaxSeconds: 30 },
+    });
+    expect(yard).toMatchObject({ format: 'fmp4', audio: 'auto', source: { url: 'rtsp://10.0.0.6/live', transport: 'tcp', user: 'viewer', password: 'y4rd', stallTimeoutSeconds: 5 } });
+    expect(pushed).toMatchObject({ key: 'k', source: null });
+    const shown = JSON.stringify(redactConfig(config));
+    expect(shown).not.toContain('s3cret!');
+    expect(shown).not.toContain('y4rd');
+    expect(shown).toContain('rtsp://admin:***@10.0.0.5:554/Streaming/101');
+    expect(() => parseConfig('streams: [{ id: a }]', 'x.yaml', {})).toThrow(/publish key is required/);
+    expect(() => parseConfig('streams: [{ id: a, source: { rtsp: "http://x/y" } }]', 'x.yaml', {})).toThrow(/rtsp:\/\/ URL/);
   });
 
   it('parses an oss storage section with its defaults', () => {

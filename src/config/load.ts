@@ -174,9 +174,23 @@ export function resolvePaths(config: Config, baseDir: string = process.cwd()): C
 const REDACTED = '***';
 
 /** A deep copy safe to log: stream keys and OSS secrets replaced by "***" (unset ones stay unset). */
+/** `rtsp://user:pass@host/…` → `rtsp://user:***@host/…` (the URL is kept readable; only the secret goes). */
+export function redactUrlCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@\s]*)@/i, (_m, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return `${scheme}${colon < 0 ? userinfo : `${userinfo.slice(0, colon)}:${REDACTED}`}@`;
+  });
+}
+
 export function redactConfig(config: Config): Config {
   const copy = structuredClone(config);
-  for (const stream of copy.streams) stream.key = REDACTED;
+  for (const stream of copy.streams) {
+    if (stream.key !== '') stream.key = REDACTED;
+    if (stream.source) {
+      stream.source.url = redactUrlCredentials(stream.source.url);
+      if (stream.source.password !== undefined) stream.source.password = REDACTED;
+    }
+  }
   if (copy.storage.kind === 'oss') {
     if (copy.storage.accessKeySecret !== undefined) copy.storage.accessKeySecret = REDACTED;
     if (copy.storage.securityToken !== undefined) copy.storage.securityToken = REDACTED;

@@ -9,12 +9,16 @@ import { DEFAULT_RTMP_LIMITS, type RtmpServerLimits } from '../ingest/rtmp/serve
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export const STREAM_FORMATS = ['fmp4'] as const;
+export const STREAM_FORMATS = ['fmp4', 'mpegts'] as const;
 export type StreamFormat = (typeof STREAM_FORMATS)[number];
 
 /** Placeholders a key template may use; all times are the object's opening time. */
 export const KEY_TEMPLATE_PLACEHOLDERS = ['stream', 'yyyy', 'MM', 'dd', 'HH', 'mm', 'ss', 'SSS', 'seq'] as const;
 export const DEFAULT_KEY_TEMPLATE = '{stream}/{yyyy}/{MM}/{dd}/{stream}-{HH}{mm}{ss}.mp4';
+/** The default template and content type follow the format unless set. */
+export const DEFAULT_KEY_TEMPLATE_TS = '{stream}/{yyyy}/{MM}/{dd}/{stream}-{HH}{mm}{ss}.ts';
+const DEFAULT_CONTENT_TYPE: Record<StreamFormat, string> = { fmp4: 'video/mp4', mpegts: 'video/mp2t' };
+const DEFAULT_TEMPLATE: Record<StreamFormat, string> = { fmp4: DEFAULT_KEY_TEMPLATE, mpegts: DEFAULT_KEY_TEMPLATE_TS };
 /** OSS's limit on one appendable object, and the fs store's default cap. */
 export const MAX_OBJECT_BYTES = 5 * 1024 ** 3;
 
@@ -104,9 +108,32 @@ export interface RetryPolicy {
 export const REMUX_SETTINGS = ['native', 'ffmpeg'] as const;
 export type RemuxSetting = (typeof REMUX_SETTINGS)[number];
 
+/** auto: AAC passes through, G.711 (and other non-AAC audio) becomes AAC; copy; aac: always transcode; drop: no audio. */
+export const AUDIO_POLICIES = ['auto', 'copy', 'aac', 'drop'] as const;
+export type AudioPolicy = (typeof AUDIO_POLICIES)[number];
+
+export const RTSP_TRANSPORTS = ['tcp', 'udp', 'auto'] as const;
+
+/** A stream the gateway pulls from a camera's RTSP server (instead of waiting for an RTMP publish). */
+export interface RtspSourceConfig {
+  kind: 'rtsp';
+  /** rtsp://[user:pass@]host[:port]/path — a secret when it carries credentials. */
+  url: string;
+  transport: (typeof RTSP_TRANSPORTS)[number];
+  /** Credentials kept apart from the URL (e.g. from the environment); they override the URL's. */
+  user: string | undefined;
+  password: string | undefined;
+  /** Nothing received for this long: the source is down and is reconnected. */
+  stallTimeoutSeconds: number;
+  /** Reconnect backoff: exponential with full jitter from base, capped at max. */
+  reconnectBaseSeconds: number;
+  reconnectMaxSeconds: number;
+}
+
 export interface StreamDefaults {
   format: StreamFormat;
   remux: RemuxSetting;
+  audio: AudioPolicy;
   flush: FlushPolicy;
   rollover: RolloverPolicy;
   keyTemplate: string;
@@ -118,9 +145,11 @@ export interface StreamDefaults {
 /** One stream with `streamDefaults` already merged in: every field present. */
 export interface StreamConfig extends StreamDefaults {
   id: string;
-  /** Publish key (secret). */
+  /** RTMP publish key (secret); '' for a pulled stream, which nobody publishes to. */
   key: string;
   enabled: boolean;
+  /** null: the camera publishes over RTMP; else the gateway pulls it. */
+  source: RtspSourceConfig | null;
 }
 
 export interface Config {
@@ -198,6 +227,7 @@ const keyTemplate = () =>
     });
 
 const format = () => z.enum(STREAM_FORMATS);
+const audio = () => z.enum(AUDIO_POLICIES);
 const remux = () => z.enum(REMUX_SETTINGS);
 
 const seconds = (max: number) => z.preprocess(fromNumericString, z.number().positive().max(max));
@@ -313,21 +343,41 @@ const retrySchema = z.strictObject({
 const streamDefaultsSchema = z.strictObject({
   format: format().default('fmp4'),
   remux: remux().default('native'),
+  audio: audio().default('auto'),
   flush: flushSchema().prefault({}),
   rollover: rolloverSchema().prefault({}),
-  keyTemplate: keyTemplate().default(DEFAULT_KEY_TEMPLATE),
+  // Unset: follows the format (.mp4 / .ts, video/mp4 / video/mp2t).
+  keyTemplate: keyTemplate().optional(),
   fragmentDurationMs: nullablePositiveInt().default(null),
-  contentType: contentType().default('video/mp4'),
+  contentType: contentType().optional(),
 });
+
+const rtspSourceSchema = z
+  .strictObject({
+    rtsp: z.string().regex(/^rtsps?:\/\/[^\s/]+/i, 'expected an rtsp:// URL'),
+    transport: z.enum(RTSP_TRANSPORTS).default('tcp'),
+    user: optionalString(),
+    password: optionalString(),
+    stallTimeoutSeconds: seconds(3600).default(10),
+    reconnectBaseSeconds: seconds(3600).default(1),
+    reconnectMaxSeconds: seconds(3600).default(30),
+  })
+  .transform((r): RtspSourceConfig => ({
+    kind: 'rtsp', url: r.rtsp, transport: r.transport, user: r.user, password: r.password,
+    stallTimeoutSeconds: r.stallTimeoutSeconds, reconnectBaseSeconds: r.reconnectBaseSeconds, reconnectMaxSeconds: r.reconnectMaxSeconds,
+  }));
 
 const streamSchema = z.strictObject({
   // Stream ids become URL path segments, object keys and metric label values.
   id: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'stream ids are 1-64 characters of a-z, A-Z, 0-9, "_" and "-"'),
-  key: z.string().min(1, 'publish key must not be empty'),
+  // Required for RTMP streams; a pulled stream (source) has none.
+  key: z.string().min(1, 'publish key must not be empty').optional(),
   enabled: bool().default(true),
+  source: rtspSourceSchema.optional(),
   // Overrides of streamDefaults: absent means inherit.
   format: format().optional(),
   remux: remux().optional(),
+  audio: audio().optional(),
   flush: flushSchema().partial().optional(),
   rollover: rolloverSchema().partial().optional(),
   keyTemplate: keyTemplate().optional(),
@@ -341,7 +391,11 @@ export interface DuplicateIdParams {
 }
 
 const streamsSchema = z
-  .array(streamSchema)
+  .array(streamSchema.superRefine((s, ctx) => {
+    if (s.key === undefined && s.source === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['key'], message: 'a publish key is required (or a source to pull from)' });
+    }
+  }))
   .min(1, 'at least one stream is required')
   .superRefine(
     (streams: unknown, ctx) => {
@@ -391,23 +445,29 @@ export const ConfigSchema = z
   .transform((raw): Config => {
     const storage: StorageConfig =
       raw.storage.kind === 'fs' ? { ...raw.storage, root: raw.storage.root ?? join(raw.dataDir, 'objects') } : raw.storage;
-    const defaults = raw.streamDefaults;
-    const streams = raw.streams.map(
-      (s): StreamConfig => ({
+    const d = raw.streamDefaults;
+    const defaults: StreamDefaults = {
+      ...d, keyTemplate: d.keyTemplate ?? DEFAULT_TEMPLATE[d.format], contentType: d.contentType ?? DEFAULT_CONTENT_TYPE[d.format],
+    };
+    const streams = raw.streams.map((s): StreamConfig => {
+      const format = s.format ?? d.format;
+      return {
         id: s.id,
-        key: s.key,
+        key: s.key ?? '',
         enabled: s.enabled,
-        format: s.format ?? defaults.format,
-        remux: s.remux ?? defaults.remux,
-        flush: { ...defaults.flush, ...definedOnly(s.flush) },
-        rollover: { ...defaults.rollover, ...definedOnly(s.rollover) },
-        keyTemplate: s.keyTemplate ?? defaults.keyTemplate,
-        fragmentDurationMs: s.fragmentDurationMs === undefined ? defaults.fragmentDurationMs : s.fragmentDurationMs,
-        contentType: s.contentType ?? defaults.contentType,
-      }),
-    );
+        source: s.source ?? null,
+        format,
+        remux: s.remux ?? d.remux,
+        audio: s.audio ?? d.audio,
+        flush: { ...d.flush, ...definedOnly(s.flush) },
+        rollover: { ...d.rollover, ...definedOnly(s.rollover) },
+        keyTemplate: s.keyTemplate ?? d.keyTemplate ?? DEFAULT_TEMPLATE[format],
+        fragmentDurationMs: s.fragmentDurationMs === undefined ? d.fragmentDurationMs : s.fragmentDurationMs,
+        contentType: s.contentType ?? d.contentType ?? DEFAULT_CONTENT_TYPE[format],
+      };
+    });
     const spool: SpoolConfig = { ...raw.spool, dir: raw.spool.dir ?? join(raw.dataDir, 'spool') };
-    return { ...raw, storage, spool, streams };
+    return { ...raw, storage, spool, streamDefaults: defaults, streams };
   });
 
 /** What the YAML may contain before defaults (loosely typed where strings are coerced). */
