@@ -326,6 +326,12 @@ export class FsStore implements AppendableStore {
     if (!stat.isFile()) return { kind: 'absent' }; // symlinks and the like are not objects
     const sidecar = await readSidecar(paths.meta, key);
     if (sidecar === undefined || sidecar.ino !== stat.ino) return { kind: 'orphan', stat };
+    if (stat.size < BigInt(sidecar.length)) {
+      // Another process (a reader beside the gateway) may have raced an append between our stat and
+      // our sidecar read: the data is written before the sidecar, so a second look sees it.
+      const again = await lstat(paths.data, { bigint: true }).catch(() => undefined);
+      if (again !== undefined && again.ino === stat.ino) return { kind: 'object', stat: again, sidecar };
+    }
     return { kind: 'object', stat, sidecar };
   }
 
