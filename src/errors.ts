@@ -23,7 +23,6 @@ export const ErrorCode = {
   StoreClosed: 'APC_ERR_STORE_CLOSED',
   CredentialsMissing: 'APC_ERR_CREDENTIALS_MISSING',
   /** No longer raised (each spool error has its own code below); kept while a test uses it as an arbitrary code. */
-  Spool: 'APC_ERR_SPOOL',
   // spool (src/spool/errors.ts)
   /** append() after seal(). */
   SpoolSealed: 'APC_ERR_SPOOL_SEALED',
@@ -59,6 +58,7 @@ export const ErrorCode = {
   GatewayState: 'APC_ERR_GATEWAY_STATE',
   // ingest
   IngestPortInUse: 'APC_ERR_INGEST_PORT_IN_USE',
+  HttpPortInUse: 'APC_ERR_HTTP_PORT_IN_USE',
   /** A peer broke the RTMP protocol or one of its limits; the error carries a `reason` label. */
   RtmpProtocol: 'APC_ERR_RTMP_PROTOCOL',
   // media parsing (FLV tags, codec configuration records, AMF)

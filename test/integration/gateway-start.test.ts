@@ -85,7 +85,7 @@ describe('Gateway.start() is all or nothing', () => {
     const http = await occupy();
     const rtmp = await freePort();
     const gateway = new Gateway(parseConfig(yaml(dir, { rtmp, http: http.port }, 'storage: { kind: fs }'), 'start.yaml', {}), log);
-    await expect(gateway.start()).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(gateway.start()).rejects.toMatchObject({ code: ErrorCode.HttpPortInUse, message: expect.stringMatching(/HTTP port .* is already in use/) });
     expect(await free(rtmp)).toBe(true);
     // Rolled back before any appender ran: the recovered session is still all in the spool.
     const { spool, sessions } = await startSpool(spoolOptions(join(dir, 'data')));
@@ -146,7 +146,9 @@ describe('Gateway.start() is all or nothing', () => {
         resolve(c);
       });
     });
-    expect(code).not.toBe(0);
+    // A typed error: one line for the operator and exit 1, not a stack trace and 70.
+    expect(code).toBe(1);
     expect(out).toContain('gateway failed to start');
+    expect(out).toMatch(/appendcast: HTTP port 127\.0\.0\.1:\d+ is already in use/);
   }, 30_000);
 });

@@ -28,7 +28,7 @@ describe('classifyAppendError', () => {
     ['someone else\'s object', new ObjectNotAppendableError('k'), 'foreign'],
     ['full', new ObjectTooLargeError('k', 6, 5), 'too-large'],
     ['an unknown local failure', Object.assign(new Error('EIO'), { code: 'EIO' }), 'reconcile'],
-    ['another appendcast error', new AppendcastError(ErrorCode.Spool, 'x'), 'reconcile'],
+    ['another appendcast error', new AppendcastError(ErrorCode.SpoolWrite, 'x'), 'reconcile'],
   ];
   for (const [name, err, action] of cases) {
     it(`${name} → ${action}`, () => expect(classifyAppendError(err)).toBe(action));

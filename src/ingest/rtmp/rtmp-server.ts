@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { AppendcastError, ErrorCode } from '../../errors.js';
+import { ErrorCode } from '../../errors.js';
+import { listenOn } from '../../util/listen.js';
 import type { Logger } from '../../util/logger.js';
 import type { PublishDecision, PublishInfo, PublishRequest, PublishSink, RejectReason } from '../types.js';
 import type { RtmpErrorReason } from './errors.js';
@@ -66,18 +67,7 @@ export class RtmpServer extends EventEmitter<RtmpServerEvents> {
   }
 
   async listen(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        reject(new AppendcastError(ErrorCode.IngestPortInUse,
-          err.code === 'EADDRINUSE' ? `RTMP port ${this.opts.host}:${this.opts.port} is already in use` : `cannot listen on RTMP ${this.opts.host}:${this.opts.port}: ${err.message}`,
-          { cause: err }));
-      };
-      this.server.once('error', onError);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        this.server.removeListener('error', onError);
-        resolve();
-      });
-    });
+    await listenOn(this.server, this.opts.port, this.opts.host, 'RTMP', ErrorCode.IngestPortInUse);
     this.server.on('error', (err) => this.log.error({ err }, 'rtmp listener error'));
     const l = this.limits;
     // Time-outs are checked by one timer for all connections, at a quarter of the shortest one.
