@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FsStore } from '../src/store/fs/fs-store.js';
-import { OssLocalServer } from '../src/store/oss-local/server.js';
+import { OssLocalServer } from '../src/serve-oss/server.js';
 import { OssStore } from '../src/store/oss/oss-store.js';
 import type { AppendableStore } from '../src/store/types.js';
 

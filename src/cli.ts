@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile, redactConfig, resolvePaths } from './config/index.js';
 import { AppendcastError } from './errors.js';
 import { Gateway } from './gateway.js';
-import { serveOssMain } from './store/oss-local/cli.js';
+import { serveOssMain } from './serve-oss/cli.js';
 import { createLogger } from './util/logger.js';
 
 const USAGE = `appendcast — live video ingest into appendable objects

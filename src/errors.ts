@@ -22,7 +22,6 @@ export const ErrorCode = {
   StoreTransport: 'APC_ERR_STORE_TRANSPORT',
   StoreClosed: 'APC_ERR_STORE_CLOSED',
   CredentialsMissing: 'APC_ERR_CREDENTIALS_MISSING',
-  /** No longer raised (each spool error has its own code below); kept while a test uses it as an arbitrary code. */
   // spool (src/spool/errors.ts)
   /** append() after seal(). */
   SpoolSealed: 'APC_ERR_SPOOL_SEALED',

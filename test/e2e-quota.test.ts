@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsStore } from '../src/store/fs/fs-store.js';
-import { OssLocalServer } from '../src/store/oss-local/server.js';
+import { OssLocalServer } from '../src/serve-oss/server.js';
 import type { SessionSummary } from '../src/stream/publish-session.js';
 import { startCamera } from './helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from './helpers/gateway-process.js';

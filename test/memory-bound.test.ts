@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { parseConfig } from '../src/config/index.js';
 import { Gateway } from '../src/gateway.js';
-import { OssLocalServer } from '../src/store/oss-local/server.js';
+import { OssLocalServer } from '../src/serve-oss/server.js';
 import { createLogger } from '../src/util/logger.js';
 import { metricValue } from './helpers/gateway-process.js';
 import { freePort, waitFor } from './helpers/net.js';

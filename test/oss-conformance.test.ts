@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OssLocalServer } from '../src/store/oss-local/server.js';
+import { OssLocalServer } from '../src/serve-oss/server.js';
 import { OssStore } from '../src/store/oss/oss-store.js';
 import { describeStoreConformance } from './store-conformance.js';
 

@@ -10,10 +10,10 @@ import { crc64 } from '../src/store/crc64.js';
 import { PositionNotEqualToLengthError } from '../src/store/errors.js';
 import { OssServiceError, OssTransportError } from '../src/store/oss/oss-errors.js';
 import { OssStore } from '../src/store/oss/oss-store.js';
-import { ServeOssUsageError, parseServeOssArgs, startServeOss } from '../src/store/oss-local/cli.js';
-import { FaultInjector, FaultPlanError, parseFaultSpec } from '../src/store/oss-local/faults.js';
-import type { FaultKind, FaultPlan } from '../src/store/oss-local/faults.js';
-import { OssLocalServer } from '../src/store/oss-local/server.js';
+import { ServeOssUsageError, parseServeOssArgs, startServeOss } from '../src/serve-oss/cli.js';
+import { FaultInjector, FaultPlanError, parseFaultSpec } from '../src/serve-oss/faults.js';
+import type { FaultKind, FaultPlan } from '../src/serve-oss/faults.js';
+import { OssLocalServer } from '../src/serve-oss/server.js';
 import { waitFor } from './helpers/net.js';
 
 const AK = 'faults-ak';

@@ -9,8 +9,8 @@ import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc64 } from '../src/store/crc64.js';
-import { parseServeOssArgs, serveOssMain, ServeOssUsageError, startServeOss } from '../src/store/oss-local/cli.js';
-import { OssLocalServer } from '../src/store/oss-local/server.js';
+import { parseServeOssArgs, serveOssMain, ServeOssUsageError, startServeOss } from '../src/serve-oss/cli.js';
+import { OssLocalServer } from '../src/serve-oss/server.js';
 import { signV1 } from '../src/store/oss/sign-v1.js';
 import { waitFor } from './helpers/net.js';
 
@@ -651,7 +651,7 @@ describe('serve-oss command line', () => {
 
   it('serveOssMain listens, logs where, and exits 0 on SIGTERM (child process)', async () => {
     const dir = await tempDir();
-    const cli = new URL('../src/store/oss-local/cli.ts', import.meta.url).href;
+    const cli = new URL('../src/serve-oss/cli.ts', import.meta.url).href;
     const script = `import { serveOssMain } from ${JSON.stringify(cli)}; process.exitCode = await serveOssMain(process.argv.slice(1));`;
     const proc = spawn(
       process.execPath,

@@ -2,7 +2,7 @@ import { AppendcastError, ErrorCode } from '../errors.js';
 import { StoreError } from '../store/errors.js';
 
 /**
- * What the appender should do after a failed append. The rule that matters (DESIGN invariant 5):
+ * What the appender should do after a failed append. The rule that matters (docs/design.md, invariant 5):
  * an append whose outcome is unknown is never blindly resent; it is reconciled by HEAD.
  */
 export type AppendFailureAction =

@@ -58,7 +58,7 @@ export interface FencedAppenderOptions {
 
 /**
  * Appends at a position and settles unknown outcomes by HEAD + CRC-64, never by resending blindly
- * (DESIGN invariant 5). The one implementation behind the media appends and the index appends; they
+ * (docs/design.md, invariant 5). The one implementation behind the media appends and the index appends; they
  * differ only in their options (attempts, what a fatal error does, what is reported).
  */
 export class FencedAppender {

@@ -24,7 +24,7 @@
  *   rotation, seal and close). A process crash (`kill -9`) loses nothing that was written. Power
  *   loss can lose up to about `fsyncIntervalMs` of entries, some possibly already appended to the
  *   store but not acknowledged: the appender's position/CRC check then finds bytes it cannot
- *   verify and must start a new object (invariant 5), never overwrite.
+ *   verify and must start a new object (docs/design.md, invariant 5), never overwrite.
  * - `never`: like `interval` for process crashes; on power loss anything the kernel had not
  *   flushed may be lost. Only `cursor.json` and `sealed.json` are fsynced (always, whatever the
  *   policy); the journal is fsynced only on close.

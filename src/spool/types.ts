@@ -1,5 +1,5 @@
 /**
- * The durable splice buffer between the splitter and the store (see shared/DESIGN.md).
+ * The durable splice buffer between the splitter and the store (docs/design.md).
  *
  * Layout: <spoolDir>/<stream>/<sessionId>/ holds one remuxer session's journal (append-only
  * segment files of framed entries) and its cursor (what the store has acknowledged, plus the

@@ -1,5 +1,5 @@
 /**
- * A minimal in-memory OSS-compatible server for the oss store's tests (not the product's oss-local
+ * A minimal in-memory OSS-compatible server for the oss store's tests (not the product's serve-oss
  * server): path-style addressing, V1/V4 signature verification with src/store/oss/verify.ts, and just
  * enough of AppendObject / PutObject / HeadObject / GetObject / DeleteObject / ListObjectsV2. Tests can
  * answer a request themselves (`intercept`) or alter a success response's headers (`tamper`).

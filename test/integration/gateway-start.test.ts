@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import { Gateway } from '../../src/gateway.js';
-import { OssLocalServer } from '../../src/store/oss-local/server.js';
+import { OssLocalServer } from '../../src/serve-oss/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { leaveUnfinishedSession, spoolOptions, startSpool } from './appender-fixture.js';

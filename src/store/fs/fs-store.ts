@@ -35,7 +35,7 @@
  * Concurrency. Every mutation, head() and the opening of a read() run under a per-key mutex that
  * all FsStore instances in this process share, so racing appends at one position have exactly one
  * winner and never interleave. Nothing guards across processes: run one writing process per root
- * (other processes may read the files; share a root over the network with the oss-local server).
+ * (other processes may read the files; share a root over the network with serve-oss).
  */
 import { lstat, open, readdir, rm, unlink } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';

@@ -1,5 +1,5 @@
-import { AppendcastError, ErrorCode } from '../../errors.js';
-import { PositionNotEqualToLengthError, StoreError } from '../errors.js';
+import { AppendcastError, ErrorCode } from '../errors.js';
+import { PositionNotEqualToLengthError, StoreError } from '../store/errors.js';
 
 /**
  * An OSS error reply: HTTP status, OSS `Code`, message, and what goes with it (extra XML elements such

@@ -1,5 +1,5 @@
 /**
- * oss-local: an OSS-compatible HTTP server over the fs store (`appendcast serve-oss`). Each bucket is
+ * serve-oss: an OSS-compatible HTTP server over the fs store (`appendcast serve-oss`). Each bucket is
  * a directory `<root>/<bucket>/`, which is the root of an FsStore. Requests are signed with OSS V1 or
  * V4 (checked by ../oss/verify.ts), or unsigned when `anonymous` is set. Supported: AppendObject,
  * PutObject, HeadObject, GetObjectMeta, GetObject (Range, both range behaviours), DeleteObject and
@@ -11,13 +11,13 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { AppendcastError, ErrorCode } from '../../errors.js';
-import type { Logger } from '../../util/logger.js';
-import { FsStore } from '../fs/fs-store.js';
-import { parseRawQuery } from '../oss/canonical.js';
-import { OssCredentialsError } from '../oss/credentials.js';
-import { parseAuthorization, verifyRequest } from '../oss/verify.js';
-import type { VerifyResult } from '../oss/verify.js';
+import { AppendcastError, ErrorCode } from '../errors.js';
+import type { Logger } from '../util/logger.js';
+import { FsStore } from '../store/fs/fs-store.js';
+import { parseRawQuery } from '../store/oss/canonical.js';
+import { OssCredentialsError } from '../store/oss/credentials.js';
+import { parseAuthorization, verifyRequest } from '../store/oss/verify.js';
+import type { VerifyResult } from '../store/oss/verify.js';
 import { ClientAbortedError, DEFAULT_MAX_REQUEST_BYTES } from './body.js';
 import { FaultInjector, isFaultControlPath, serveFaultControl } from './faults.js';
 import type { FaultPlan } from './faults.js';

@@ -5,8 +5,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StoreIntegrityError } from '../fs/fs-errors.js';
-import type { AppendableStore, CreateOptions } from '../types.js';
+import { StoreIntegrityError } from '../store/fs/fs-errors.js';
+import type { AppendableStore, CreateOptions } from '../store/types.js';
 import { readBody } from './body.js';
 import { listObjectsV2 } from './list-v2.js';
 import { etagOf, headerSafe, objectHeaders } from './object-headers.js';

@@ -3,9 +3,9 @@
  * and returns the running server (tests use it); `serveOssMain` adds the signal handling.
  */
 import { parseArgs } from 'node:util';
-import { AppendcastError, ErrorCode } from '../../errors.js';
-import { createLogger } from '../../util/logger.js';
-import type { Logger } from '../../util/logger.js';
+import { AppendcastError, ErrorCode } from '../errors.js';
+import { createLogger } from '../util/logger.js';
+import type { Logger } from '../util/logger.js';
 import { isValidBucketName } from './bucket-resolve.js';
 import { FaultPlanError, parseFaultSpec } from './faults.js';
 import type { FaultPlan } from './faults.js';

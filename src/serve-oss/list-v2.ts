@@ -4,7 +4,7 @@
  * (the store's order, and OSS's). The continuation token is opaque to clients: base64url of the last
  * key or common prefix returned.
  */
-import type { AppendableStore } from '../types.js';
+import type { AppendableStore } from '../store/types.js';
 import { etagOf } from './object-headers.js';
 import { OssHttpError } from './oss-http-error.js';
 import type { ListedObject } from './xml.js';

@@ -1,6 +1,6 @@
 /** Response headers that describe an object, as OSS sends them on HEAD, GET and writes. */
 import { createHash } from 'node:crypto';
-import type { HeadResult } from '../types.js';
+import type { HeadResult } from '../store/types.js';
 
 /**
  * An opaque, quoted ETag (OSS: "not an MD5 for appendable objects"). Derived from the object type,

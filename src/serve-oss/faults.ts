@@ -26,12 +26,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppendcastError, ErrorCode } from '../../errors.js';
-import type { Logger } from '../../util/logger.js';
-import type { AppendableStore } from '../types.js';
+import { AppendcastError, ErrorCode } from '../errors.js';
+import type { Logger } from '../util/logger.js';
+import type { AppendableStore } from '../store/types.js';
 import type { OperationContext } from './handlers.js';
 import { OssHttpError } from './oss-http-error.js';
-import { prng } from '../../util/prng.js';
+import { prng } from '../util/prng.js';
 
 export const FAULT_KINDS = ['drop-response', '503', '500-after-commit', 'delay', 'delay-no-commit', 'reset-mid-body'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { AppendcastError, ErrorCode } from '../../errors.js';
+import { AppendcastError, ErrorCode } from '../errors.js';
 import { OssHttpError } from './oss-http-error.js';
 
 /** Default cap on one request body; a live-video fragment is far smaller. */

@@ -1,5 +1,5 @@
 /** Picks the operation for a request from its method, key and sub-resources. */
-import { isV1SignedSubresource } from '../oss/canonical.js';
+import { isV1SignedSubresource } from '../store/oss/canonical.js';
 import type { OperationContext } from './handlers.js';
 import { appendObject, deleteObject, getObject, getObjectMeta, headObject, listObjects, putObject } from './handlers.js';
 import { OssHttpError } from './oss-http-error.js';
