@@ -3,6 +3,7 @@ import { SessionAppender } from './appender/session-appender.js';
 import type { Config, StreamConfig, StreamDefaults } from './config/index.js';
 import { HttpServer, sendJson } from './http/http-server.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
+import { RTSP_DOWN_REASONS, RtspSource, withCredentials, type RtspSessionInfo, type RtspSessionSink } from './ingest/rtsp/index.js';
 import type { PublishDecision, PublishInfo, PublishRequest } from './ingest/types.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { locateFfmpeg } from './remux/ffmpeg-path.js';
@@ -12,9 +13,10 @@ import { Spool } from './spool/spool.js';
 import { createStore } from './store/create-store.js';
 import { QueuedStore } from './store/queued-store.js';
 import type { AppendableStore } from './store/types.js';
-import type { RemuxChoice } from './stream/codec-probe.js';
+import type { RemuxChoice } from './stream/remux-choice.js';
 import { PublishFeed } from './stream/publish-feed.js';
-import { PublishSession, type SessionSummary } from './stream/publish-session.js';
+import { PublishSession } from './stream/publish-session.js';
+import { SessionRecorder, type SessionSummary } from './stream/session-recorder.js';
 import type { Logger } from './util/logger.js';
 
 /** Sessions kept per stream for /api/v1/streams after they end. */
@@ -59,6 +61,9 @@ export class Gateway {
   private readonly http: HttpServer;
   private readonly spool: Spool;
   private readonly live = new Map<string, PublishSession>();
+  /** Pulled streams: one RTSP source each, and its live recording sessions. */
+  private readonly pulls = new Map<string, RtspSource>();
+  private readonly pulling = new Map<string, { stream: string; recorder: SessionRecorder }>();
   /** Remuxer restart times per publish (bounded restarts). */
   private readonly restarts = new Map<string, number[]>();
   private readonly sessions = new Map<string, SessionView>();
@@ -109,7 +114,58 @@ export class Gateway {
     for (const s of config.streams) {
       this.metrics.streamUp.set({ stream: s.id }, 0);
       this.metrics.appenderHalted.set({ stream: s.id }, 0);
+      if (s.source) {
+        this.metrics.sourceUp.set({ stream: s.id }, 0);
+        // Every reason at 0 from the start: the first reconnect of a kind is then a visible increase.
+        for (const reason of RTSP_DOWN_REASONS) this.metrics.sourceReconnects.inc({ stream: s.id, reason }, 0);
+      }
     }
+  }
+
+  /** One RTSP source per enabled pulled stream, each reconnecting on its own. */
+  private startPulls(): void {
+    for (const s of this.streams.values()) {
+      const src = s.source;
+      if (!s.enabled || !src) continue;
+      const url = src.user !== undefined ? withCredentials(src.url, src.user, src.password) : src.url;
+      const source = new RtspSource({
+        streamId: s.id, url, transport: src.transport, audio: s.audio, format: s.format, ffmpegPath: this.ffmpegPath,
+        stallTimeoutMs: src.stallTimeoutSeconds * 1000, fragmentDurationMs: s.fragmentDurationMs, logger: this.log,
+        backoff: { baseMs: src.reconnectBaseSeconds * 1000, maxMs: src.reconnectMaxSeconds * 1000 },
+      }, (info) => this.startPulledSession(s, info));
+      source.on('up', () => this.metrics.sourceUp.set({ stream: s.id }, 1));
+      source.on('down', () => this.metrics.sourceUp.set({ stream: s.id }, 0));
+      source.on('reconnect', (reason) => this.metrics.sourceReconnects.inc({ stream: s.id, reason }));
+      this.pulls.set(s.id, source);
+      source.start();
+    }
+  }
+
+  /** One ffmpeg run of a pulled stream: its own spool session and appender, like a publish. */
+  private startPulledSession(stream: StreamConfig, info: RtspSessionInfo): RtspSessionSink {
+    const spool = this.spool.createSession(stream.id, info.id);
+    const recorder = new SessionRecorder({
+      sessionId: info.id, publishId: info.id, stream: stream.id, startedAt: info.startedAt, spool, metrics: this.metrics,
+      logger: this.log.child({ stream: stream.id, session: info.id }),
+    });
+    recorder.summary.remux = 'ffmpeg';
+    this.pulling.set(info.id, { stream: stream.id, recorder });
+    this.metrics.streamUp.set({ stream: stream.id }, 1);
+    spool.start().then(() => this.startAppender(spool, false), (err: unknown) => {
+      this.log.error({ err, stream: stream.id, session: info.id }, 'cannot open the spool for this pulled session');
+    });
+    return {
+      bytes: (chunk) => recorder.events.onBytes(chunk),
+      outputs: (outs) => recorder.events.onOutputs(outs),
+      end: (exit) => {
+        void recorder.finish(exit).then((summary) => {
+          this.pulling.delete(info.id);
+          this.metrics.streamUp.set({ stream: stream.id }, 0);
+          const view = this.sessions.get(info.id) ?? this.history.get(stream.id)?.find((v) => v.id === info.id);
+          if (view) view.summary = summary;
+        });
+      },
+    };
   }
 
   /** A new publish: its feed (the sink the RTMP server writes into) and its first remuxer session. */
@@ -174,6 +230,7 @@ export class Gateway {
     const cfg = this.streams.get(req.stream);
     if (!cfg) return { ok: false, reason: 'unknown-stream' };
     if (!cfg.enabled) return { ok: false, reason: 'disabled' };
+    if (cfg.source) return { ok: false, reason: 'pulled-stream' };
     if (!keysEqual(req.key, cfg.key)) return { ok: false, reason: 'bad-key' };
     if ([...this.feeds.values()].some((f) => f.info.stream === req.stream)) return { ok: false, reason: 'already-publishing' };
     return { ok: true };
@@ -212,7 +269,8 @@ export class Gateway {
     appender.on('finished', () => {
       this.sessions.delete(spool.sessionId);
       const busy = [...this.sessions.values()].some((v) => v.stream === stream);
-      if (!busy && ![...this.feeds.values()].some((f) => f.info.stream === stream)) m.streamDrained(stream);
+      const live = [...this.feeds.values()].some((f) => f.info.stream === stream) || [...this.pulling.values()].some((p) => p.stream === stream);
+      if (!busy && !live) m.streamDrained(stream);
     });
     appender.start();
   }
@@ -244,9 +302,10 @@ export class Gateway {
       }
       const a = await this.http.listen(this.config.server.http.port, this.config.server.http.host);
       started.push({ what: 'http', close: () => this.http.close() });
-      // Last: from here on publishes come in.
+      // Last: from here on publishes come in, and pulls start.
       const r = await this.ingest.listen();
       this.state = 'started';
+      this.startPulls();
       for (const s of recovered) this.startAppender(s, true);
       const addrs = { rtmp: { host: r.address, port: r.port }, http: { host: a.address, port: a.port } };
       this.log.info({ ...addrs, storage: this.config.storage.kind, streams: [...this.streams.keys()], recovered: recovered.length }, 'gateway started');
@@ -281,6 +340,9 @@ export class Gateway {
     this.log.info({ live: this.live.size, sessions: this.sessions.size }, 'gateway stopping');
     const live = [...this.live.values()];
     await this.ingest.close();
+    // Pulled sources stop their ffmpeg (it flushes the last fragment into the spool) and end their sessions.
+    await Promise.all([...this.pulls.values()].map((p) => p.close()));
+    await Promise.all([...this.pulling.values()].map((p) => p.recorder.finish(null)));
     await Promise.all(live.map((s) => s.end()));
     const appenders = [...this.sessions.values()].map((v) => v.appender);
     const drained = Promise.all(appenders.map((a) => a.whenDone()));
@@ -297,19 +359,22 @@ export class Gateway {
 
   describe(): unknown {
     const publishing = new Set([...this.feeds.values()].map((f) => f.info.stream));
+    for (const p of this.pulling.values()) publishing.add(p.stream);
     const ids = new Set([...this.streams.keys(), ...this.history.keys()]);
     return {
       streams: [...ids].map((id) => {
         const s = this.streams.get(id);
+        const pull = this.pulls.get(id);
         return {
           id, configured: s !== undefined, enabled: s?.enabled ?? false, publishing: publishing.has(id),
+          ...(pull ? { source: { kind: 'rtsp', url: pull.displayUrl, up: pull.up, pid: pull.pid ?? null } } : {}),
           sessions: (this.history.get(id) ?? []).map((v) => ({
             id: v.id,
             ...(v.summary ?? {}),
             recovered: v.recovered,
             /** Not everything this session recorded is in the store yet. */
             draining: this.sessions.has(v.id),
-            remuxerPid: this.live.get(v.id)?.pid ?? null,
+            remuxerPid: this.live.get(v.id)?.pid ?? (this.pulling.has(v.id) ? this.pulls.get(id)?.pid ?? null : null),
             remux: v.summary?.remux ?? this.live.get(v.id)?.remuxKind ?? null,
             halted: v.appender.halted,
             objects: v.objects,
@@ -324,7 +389,8 @@ export class Gateway {
 
 /** Constant-time comparison of a presented key with the configured one (no timing oracle on keys). */
 function keysEqual(given: string | undefined, expected: string): boolean {
-  if (given === undefined) return false;
+  // An empty configured key never matches (the schema requires one for pushed streams; belt and braces).
+  if (given === undefined || expected === '') return false;
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);

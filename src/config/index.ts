@@ -27,6 +27,9 @@ export type {
   StreamConfig,
   StreamDefaults,
   StreamFormat,
+  AudioPolicy,
+  RemuxSetting,
+  RtspSourceConfig,
 } from './schema.js';
 export { substituteString } from './substitute.js';
 export type { SubstitutionEnv, SubstitutionResult } from './substitute.js';

@@ -4,7 +4,9 @@
  */
 import type { MediaPacket } from '../media/types.js';
 
-export type RejectReason = 'unknown-stream' | 'bad-key' | 'wrong-app' | 'disabled' | 'already-publishing' | 'unsupported-codec';
+export type RejectReason = 'unknown-stream' | 'bad-key' | 'wrong-app' | 'disabled' | 'already-publishing' | 'unsupported-codec'
+  /** The stream is pulled by the gateway (RTSP): nobody publishes to it. */
+  | 'pulled-stream';
 export type PublishDecision = { ok: true } | { ok: false; reason: RejectReason };
 
 export interface PublishRequest {

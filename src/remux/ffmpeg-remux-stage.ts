@@ -1,23 +1,28 @@
 /**
- * The ffmpeg path: packets are written back as an FLV byte stream into a supervised
- * `ffmpeg -c:v copy` (audio copied or transcoded to AAC), whose fragmented MP4 is cut into whole
- * boxes by the splitter. A child that dies, or stalls (input flows, nothing comes out), while the
- * publish goes on is reported as lost; the gateway replaces it.
+ * The ffmpeg path: packets are written back as an FLV byte stream (or, for H.265, which ffmpeg
+ * cannot read from FLV, as our own native fMP4) into a supervised `ffmpeg -c:v copy` (audio copied,
+ * transcoded to AAC, or dropped), whose fMP4 or MPEG-TS output is cut into whole units by the
+ * splitter. A child that dies, or stalls (input flows, nothing comes out), while the publish goes
+ * on is reported as lost; the gateway replaces it.
  */
-import { ContainerError, Fmp4Splitter } from '../container/index.js';
+import { ContainerError, Fmp4Splitter, Mpeg2TsSplitter, type ContainerSplitter } from '../container/index.js';
 import { FlvWriter } from '../media/flv/flv-file.js';
 import type { MediaPacket } from '../media/types.js';
 import type { Logger } from '../util/logger.js';
+import { FlvToFmp4 } from './native/flv-to-fmp4.js';
 import { Remuxer } from './remuxer.js';
 import type { RemuxExit, RemuxStage, RemuxStageEvents } from './remux-stage.js';
 
 export interface FfmpegRemuxStageOptions {
   ffmpegPath: string;
-  audio: 'copy' | 'aac';
+  /** What ffmpeg reads: the packets as FLV, or as fMP4 from the native remuxer (H.265). */
+  input: 'flv' | 'mp4';
+  audio: 'copy' | 'aac' | 'none';
   /** What the FLV header announces (ffmpeg waits for announced streams). */
   hasAudio: boolean;
   hasVideo: boolean;
   fragmentDurationMs: number | null;
+  format: 'fmp4' | 'mpegts';
   /** Input flowing and no output for this long (after the start-up probe): ffmpeg is stuck. */
   stallTimeoutMs: number;
   logger: Logger;
@@ -28,7 +33,9 @@ export class FfmpegRemuxStage implements RemuxStage {
   private readonly o: FfmpegRemuxStageOptions;
   private readonly remuxer: Remuxer;
   private readonly writer = new FlvWriter();
-  private readonly splitter = new Fmp4Splitter();
+  /** input 'mp4': the native remuxer in front of ffmpeg. */
+  private readonly native: FlvToFmp4 | undefined;
+  private readonly splitter: ContainerSplitter;
   private readonly events: RemuxStageEvents;
   private splitFailed = false;
   private ended = false;
@@ -45,12 +52,14 @@ export class FfmpegRemuxStage implements RemuxStage {
     this.o = o;
     this.events = events;
     this.waitingForKeyframe = o.hasVideo;
-    this.remuxer = new Remuxer({ ffmpegPath: o.ffmpegPath, inputFormat: 'flv', audio: o.audio, fragmentDurationMs: o.fragmentDurationMs ?? undefined });
+    this.splitter = o.format === 'mpegts' ? new Mpeg2TsSplitter({ fragmentDurationMs: o.fragmentDurationMs ?? undefined }) : new Fmp4Splitter();
+    this.remuxer = new Remuxer({ ffmpegPath: o.ffmpegPath, inputFormat: o.input, audio: o.audio, format: o.format, fragmentDurationMs: o.fragmentDurationMs ?? undefined });
+    this.native = o.input === 'mp4' ? new FlvToFmp4({ fragmentDurationMs: null }) : undefined;
     o.logger.info({ pid: this.remuxer.pid, args: this.remuxer.args.join(' ') }, 'ffmpeg remuxer spawned');
     this.remuxer.on('stderr', (line) => o.logger.warn({ ffmpeg: line }, 'ffmpeg'));
     this.remuxer.on('error', (err) => o.logger.error({ err }, 'remuxer failed'));
     this.remuxer.on('data', (chunk, at) => this.onData(chunk, at));
-    this.remuxer.write(this.writer.header({ audio: o.hasAudio, video: o.hasVideo }));
+    if (!this.native) this.remuxer.write(this.writer.header({ audio: o.hasAudio, video: o.hasVideo }));
     this.watchdog = setInterval(() => this.checkStall(), Math.min(1000, Math.max(50, o.stallTimeoutMs / 4)));
     this.watchdog.unref();
     this.donePromise = this.remuxer.done().then((exit) => this.finish(exit));
@@ -67,7 +76,11 @@ export class FfmpegRemuxStage implements RemuxStage {
       this.waitingForKeyframe = false;
     }
     this.lastInputAt = Date.now();
-    this.remuxer.write(this.writer.tag(p.tag));
+    if (this.native) {
+      for (const out of this.native.push(p, _receivedAt)) this.remuxer.write(out.bytes);
+    } else {
+      this.remuxer.write(this.writer.tag(p.tag));
+    }
   }
 
   private onData(chunk: Buffer, at: number): void {
@@ -78,7 +91,7 @@ export class FfmpegRemuxStage implements RemuxStage {
       this.events.onOutputs(this.splitter.push(chunk, at));
     } catch (err) {
       this.splitFailed = true;
-      this.o.logger.error({ err }, 'remuxer output is not fragmented MP4; stopping it');
+      this.o.logger.error({ err }, `remuxer output is not ${this.o.format === 'mpegts' ? 'MPEG-TS' : 'fragmented MP4'}; stopping it`);
       void this.remuxer.stop();
     }
   }
@@ -96,6 +109,13 @@ export class FfmpegRemuxStage implements RemuxStage {
   }
 
   end(): Promise<RemuxExit> {
+    if (!this.ended && this.native) {
+      try {
+        for (const out of this.native.flush()) this.remuxer.write(out.bytes);
+      } catch (err) {
+        this.o.logger.error({ err }, 'the native remuxer in front of ffmpeg failed at the end of the publish');
+      }
+    }
     this.ended = true;
     void this.remuxer.stop();
     return this.donePromise;

@@ -5,12 +5,14 @@ import { AppendcastError, ErrorCode } from '../errors.js';
 
 export interface RemuxerOptions {
   ffmpegPath: string;
-  /** Input format on stdin: the FLV tap of an RTMP publish. */
-  inputFormat: 'flv';
+  /** Input format on stdin: an RTMP publish as FLV, or as our native fMP4 (H.265). */
+  inputFormat: 'flv' | 'mp4';
   /** ffmpeg -frag_duration in ms; undefined = one fragment per GOP. */
   fragmentDurationMs?: number | undefined;
-  /** `aac` transcodes the audio (G.711 does not play in browsers); video is always copied. Default copy. */
-  audio?: 'copy' | 'aac';
+  /** `aac` transcodes the audio (G.711 does not play in browsers), `none` drops it; video is always copied. Default copy. */
+  audio?: 'copy' | 'aac' | 'none';
+  /** Fragmented MP4 (default) or MPEG-TS on stdout. */
+  format?: 'fmp4' | 'mpegts';
   /** How long stop() waits after closing stdin before SIGTERM, then again before SIGKILL. */
   stopGraceMs?: number;
 }
@@ -35,11 +37,16 @@ export interface RemuxerEvents {
  * audio); probesize is never shrunk (that drops frames). `+skip_trailer` keeps the `mfra` index out
  * of the stream, so every byte on stdout belongs to the init segment or to a fragment.
  */
-export function remuxArgs(opts: Pick<RemuxerOptions, 'inputFormat' | 'fragmentDurationMs' | 'audio'>): string[] {
-  const audio = opts.audio === 'aac' ? ['-c:a', 'aac', '-b:a', '64k'] : ['-c:a', 'copy'];
+export function remuxArgs(opts: Pick<RemuxerOptions, 'inputFormat' | 'fragmentDurationMs' | 'audio' | 'format'>): string[] {
+  const audio = opts.audio === 'aac' ? ['-map', '0:a?', '-c:a', 'aac', '-b:a', '64k'] : opts.audio === 'none' ? ['-an'] : ['-map', '0:a?', '-c:a', 'copy'];
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-analyzeduration', '1000000', '-f', opts.inputFormat, '-i', 'pipe:0',
-    '-map', '0:v?', '-map', '0:a?', '-c:v', 'copy', ...audio, '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_trailer'];
-  if (opts.fragmentDurationMs) args.push('-frag_duration', String(Math.round(opts.fragmentDurationMs * 1000)));
+    '-map', '0:v?', ...audio, '-c:v', 'copy'];
+  // MPEG-TS: ffmpeg's defaults put PAT+PMT before every keyframe, where the TS splitter cuts.
+  if (opts.format === 'mpegts') args.push('-f', 'mpegts');
+  else {
+    args.push('-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_trailer');
+    if (opts.fragmentDurationMs) args.push('-frag_duration', String(Math.round(opts.fragmentDurationMs * 1000)));
+  }
   args.push('pipe:1');
   return args;
 }

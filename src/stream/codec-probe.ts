@@ -60,37 +60,3 @@ export class CodecProbe {
     return out;
   }
 }
-
-export type RemuxSetting = 'native' | 'ffmpeg';
-
-export interface RemuxChoice {
-  kind: 'native' | 'ffmpeg';
-  codecs: ProbedCodecs;
-  /** ffmpeg only: copy AAC, or transcode (G.711). */
-  audio: 'copy' | 'aac';
-  /** Audio packets that are not recorded (a codec this path cannot carry). */
-  dropAudio: boolean;
-  /** For the log line. */
-  why: string;
-}
-
-/**
- * Native for H.264/H.265 + AAC (or no audio). G.711 needs a transcode, so ffmpeg — but ffmpeg reads
- * H.265 from FLV only from 6.1 and only as enhanced RTMP, so H.265 always stays native, and its
- * G.711 audio is then not recorded (said in the log). `remux: ffmpeg` forces ffmpeg for H.264.
- */
-export function chooseRemux(setting: RemuxSetting, c: ProbedCodecs): RemuxChoice {
-  return { ...choose(setting, c), codecs: c };
-}
-
-function choose(setting: RemuxSetting, c: ProbedCodecs): Omit<RemuxChoice, 'codecs'> {
-  const g711 = c.audio === 'pcma' || c.audio === 'pcmu';
-  if (c.video === 'hevc') {
-    return g711
-      ? { kind: 'native', audio: 'copy', dropAudio: true, why: 'H.265 is remuxed natively; its G.711 audio cannot be transcoded on this path and is not recorded' }
-      : { kind: 'native', audio: 'copy', dropAudio: false, why: setting === 'ffmpeg' ? 'H.265 is always remuxed natively (ffmpeg cannot read it from FLV)' : 'H.265' };
-  }
-  if (g711) return { kind: 'ffmpeg', audio: 'aac', dropAudio: false, why: 'G.711 audio is transcoded to AAC' };
-  if (setting === 'ffmpeg') return { kind: 'ffmpeg', audio: 'copy', dropAudio: false, why: 'remux: ffmpeg' };
-  return { kind: 'native', audio: 'copy', dropAudio: false, why: 'H.264/H.265 with AAC or no audio' };
-}

@@ -1,36 +1,18 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { StreamConfig } from '../config/index.js';
-import type { ContainerOutput } from '../container/index.js';
 import type { PublishInfo } from '../ingest/types.js';
 import type { MediaPacket } from '../media/types.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { FfmpegRemuxStage } from '../remux/ffmpeg-remux-stage.js';
 import { NativeRemuxStage } from '../remux/native-remux-stage.js';
-import type { RemuxExit, RemuxKind, RemuxStage, RemuxStageEvents } from '../remux/remux-stage.js';
+import type { RemuxExit, RemuxKind, RemuxStage } from '../remux/remux-stage.js';
 import type { SessionSpool } from '../spool/session-spool.js';
 import type { Logger } from '../util/logger.js';
-import { chooseRemux, CodecProbe, type RemuxChoice } from './codec-probe.js';
+import { CodecProbe } from './codec-probe.js';
+import { chooseRemux, type RemuxChoice } from './remux-choice.js';
+import { SessionRecorder, type SessionSummary } from './session-recorder.js';
 
-export interface SessionSummary {
-  /** The remuxer session (and spool session) id: the publish id, with `-rN` after a remuxer restart. */
-  id: string;
-  publishId: string;
-  stream: string;
-  startedAt: string;
-  endedAt: string | null;
-  /** Which remuxer ran (null when the publish ended before any media). */
-  remux: RemuxKind | null;
-  /** SHA-256 and length of everything the remuxer produced. */
-  remuxSha256: string;
-  remuxBytes: number;
-  /** Bytes of the remuxer output that reached the spool (whole boxes); equal to remuxBytes unless the output ended mid-box. */
-  spooledBytes: number;
-  /** FLV tag bytes received from the camera for this session. */
-  ingestBytes: number;
-  fragments: number;
-  remuxExit: RemuxExit | null;
-}
+export type { SessionSummary };
 
 export interface PublishSessionOptions {
   info: PublishInfo;
@@ -75,8 +57,7 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
   private readonly probe: CodecProbe;
   private stage: RemuxStage | undefined;
   private choice: RemuxChoice | undefined;
-  private readonly remuxSha = createHash('sha256');
-  private readonly summary: SessionSummary;
+  private readonly recorder: SessionRecorder;
   private inputEnded = false;
   private failed = false;
   private resolveFinished!: (s: SessionSummary) => void;
@@ -88,10 +69,9 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
     const stream = o.stream.id;
     this.log = o.logger.child({ stream, session: o.sessionId, publish: o.info.id });
     this.probe = new CodecProbe({ probeMs: o.probeMs ?? 1000, maxBytes: PROBE_MAX_BYTES });
-    this.summary = {
-      id: o.sessionId, publishId: o.info.id, stream, startedAt: new Date(o.info.startedAt).toISOString(), endedAt: null,
-      remux: null, remuxSha256: '', remuxBytes: 0, spooledBytes: 0, ingestBytes: 0, fragments: 0, remuxExit: null,
-    };
+    this.recorder = new SessionRecorder({
+      sessionId: o.sessionId, publishId: o.info.id, stream, startedAt: o.info.startedAt, spool: o.spool, metrics: o.metrics, logger: this.log,
+    });
   }
 
   /** Starts the remuxer when it is known already (a replacement session), and watches the spool start. */
@@ -119,10 +99,7 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
   /** One packet of the publish. Never throws. */
   packet(p: MediaPacket, at: number): void {
     if (this.inputEnded || this.failed) return;
-    if (p.kind !== 'metadata') {
-      this.summary.ingestBytes += p.tag.body.length;
-      this.o.metrics.ingestBytes.inc({ stream: this.o.stream.id }, p.tag.body.length);
-    }
+    if (p.kind !== 'metadata') this.recorder.ingested(p.tag.body.length);
     if (this.stage) {
       this.feed(p, at);
       return;
@@ -133,29 +110,22 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
   private startProbed(): void {
     const held = this.probe.take();
     if (held.length === 0) return;
-    this.startStage(chooseRemux(this.o.stream.remux, this.probe.codecs));
+    this.startStage(chooseRemux(this.o.stream, this.probe.codecs));
     for (const { p, at } of held) this.feed(p, at);
   }
 
   private startStage(choice: RemuxChoice): void {
     this.choice = choice;
-    const events: RemuxStageEvents = {
-      onBytes: (chunk) => {
-        this.remuxSha.update(chunk);
-        this.summary.remuxBytes += chunk.length;
-        this.o.metrics.remuxBytes.inc({ stream: this.o.stream.id }, chunk.length);
-      },
-      onOutputs: (outs) => this.spoolAll(outs),
-    };
+    const events = this.recorder.events;
     const codecs = choice.codecs;
     this.stage = choice.kind === 'native'
       ? new NativeRemuxStage({ fragmentDurationMs: this.o.stream.fragmentDurationMs }, events)
       : new FfmpegRemuxStage({
-        ffmpegPath: this.o.ffmpegPath, audio: choice.audio, hasAudio: codecs.audio !== undefined && !choice.dropAudio,
-        hasVideo: codecs.video !== undefined, fragmentDurationMs: this.o.stream.fragmentDurationMs,
-        stallTimeoutMs: this.o.stallTimeoutMs, logger: this.log,
+        ffmpegPath: this.o.ffmpegPath, input: choice.input, format: choice.format, audio: choice.audio,
+        hasAudio: codecs.audio !== undefined && !choice.dropAudio, hasVideo: codecs.video !== undefined,
+        fragmentDurationMs: this.o.stream.fragmentDurationMs, stallTimeoutMs: this.o.stallTimeoutMs, logger: this.log,
       }, events);
-    this.summary.remux = choice.kind;
+    this.recorder.summary.remux = choice.kind;
     this.log.info({ remux: choice.kind, audio: choice.audio, dropAudio: choice.dropAudio, codecs, why: choice.why, pid: this.stage.pid }, 'remuxer started');
     void this.stage.done().then((exit) => this.finish(exit));
   }
@@ -192,38 +162,15 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
     return this.finishedPromise;
   }
 
-  private spoolAll(outputs: ContainerOutput[]): void {
-    const stream = this.o.stream.id;
-    const spool = this.o.spool;
-    for (const out of outputs) {
-      if (out.type === 'fragment') {
-        this.summary.fragments++;
-        this.o.metrics.fragmentArrived(stream, out.receivedAt);
-        spool.append({ kind: 'fragment', receivedAt: out.receivedAt, mediaTime: out.startTime, duration: out.duration, keyframe: out.keyframe }, out.bytes);
-      } else {
-        spool.append({ kind: out.type, receivedAt: Date.now() }, out.bytes);
-      }
-      this.summary.spooledBytes += out.bytes.length;
-    }
-  }
-
   private async finish(exit: RemuxExit | null): Promise<void> {
     const stream = this.o.stream.id;
-    if (exit?.droppedBytes) this.o.metrics.lostBytes.inc({ stream, reason: 'truncated-remux-output' }, exit.droppedBytes);
-    if (exit?.error) this.log.error({ err: exit.error }, 'the remuxer failed at the end of the publish');
-    try {
-      await this.o.spool.seal();
-    } catch (err) {
-      this.log.error({ err }, 'cannot seal the spool of this publish');
-    }
+    const summary = await this.recorder.finish(exit);
     const lost = exit?.lost;
     if (lost) this.o.metrics.ffmpegRestarts.inc({ stream, reason: lost });
     else if (exit && !exit.clean) this.log.warn({ remux: exit }, 'remuxer did not end cleanly at the end of the publish');
     if (!lost) this.o.metrics.streamUp.set({ stream }, 0);
-    Object.assign(this.summary, { endedAt: new Date().toISOString(), remuxSha256: this.remuxSha.digest('hex'), remuxExit: exit });
-    this.log.info({ remux: exit, remuxBytes: this.summary.remuxBytes, remuxSha256: this.summary.remuxSha256, fragments: this.summary.fragments }, 'publish ended');
-    this.emit('finished', this.summary);
+    this.emit('finished', summary);
     if (lost && this.choice) this.emit('remuxerLost', lost, this.choice);
-    this.resolveFinished(this.summary);
+    this.resolveFinished(summary);
   }
 }

@@ -64,6 +64,7 @@ const REFUSAL_STATUS: Record<RejectReason, string> = {
   'already-publishing': 'NetStream.Publish.BadName',
   'bad-key': 'NetStream.Publish.Unauthorized',
   'unsupported-codec': 'NetStream.Publish.Rejected',
+  'pulled-stream': 'NetStream.Publish.BadName',
 };
 
 const REFUSAL_TEXT: Record<RejectReason, string> = {
@@ -73,6 +74,7 @@ const REFUSAL_TEXT: Record<RejectReason, string> = {
   'already-publishing': 'this stream is already publishing',
   'bad-key': 'wrong or missing key',
   'unsupported-codec': 'unsupported codec',
+  'pulled-stream': 'this stream is pulled from its camera, not published',
 };
 
 export class RtmpConnection {

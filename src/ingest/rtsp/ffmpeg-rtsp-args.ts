@@ -113,6 +113,8 @@ export interface RtspFfmpegArgsOptions {
   layout: SourceLayout;
   audio: RtspAudioPolicy;
   fragmentDurationMs: number | null;
+  /** Fragmented MP4 (default) or MPEG-TS on stdout. */
+  format?: 'fmp4' | 'mpegts';
 }
 
 export function rtspFfmpegArgs(o: RtspFfmpegArgsOptions): string[] {
@@ -125,12 +127,18 @@ export function rtspFfmpegArgs(o: RtspFfmpegArgsOptions): string[] {
   args.push('-i', o.url, '-map', '0:v:0?');
   if (action !== 'none') args.push('-map', '0:a:0?');
   args.push('-c:v', 'copy');
-  if (o.layout.video === 'hevc') args.push('-tag:v', 'hvc1');
+  const ts = o.format === 'mpegts';
+  // A sample-entry tag is an MP4 notion: MPEG-TS names the codec by its stream type.
+  if (o.layout.video === 'hevc' && !ts) args.push('-tag:v', 'hvc1');
   if (action === 'copy') args.push('-c:a', 'copy');
   else if (action === 'aac') args.push('-c:a', 'aac', '-b:a', (o.layout.audioSampleRate ?? 48000) <= 16000 ? '32k' : '64k');
   else args.push('-an');
-  args.push('-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_trailer');
-  if (o.fragmentDurationMs) args.push('-frag_duration', String(Math.round(o.fragmentDurationMs * 1000)));
+  // MPEG-TS: ffmpeg's defaults already put PAT+PMT before every keyframe, which the TS splitter cuts at.
+  if (ts) args.push('-f', 'mpegts');
+  else {
+    args.push('-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_trailer');
+    if (o.fragmentDurationMs) args.push('-frag_duration', String(Math.round(o.fragmentDurationMs * 1000)));
+  }
   args.push('pipe:1');
   return args;
 }

@@ -40,7 +40,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { ContainerError, Fmp4Splitter, type ContainerOutput } from '../../container/index.js';
+import { ContainerError, Fmp4Splitter, Mpeg2TsSplitter, type ContainerOutput, type ContainerSplitter } from '../../container/index.js';
 import { AppendcastError, ErrorCode } from '../../errors.js';
 import type { RemuxExit } from '../../remux/remux-stage.js';
 import { backoffDelay } from '../../util/backoff.js';
@@ -74,6 +74,8 @@ export interface RtspSourceOptions {
   stallTimeoutMs: number;
   backoff: { baseMs: number; maxMs: number /* 30 s default */ };
   fragmentDurationMs: number | null;
+  /** What ffmpeg writes and the splitter cuts: fragmented MP4 (default) or MPEG-TS. */
+  format?: 'fmp4' | 'mpegts';
   logger: Logger;
   /** A session that lived this long resets the backoff when it ends. Default max(10 s, 2 × backoff.baseMs). */
   healthySessionMs?: number;
@@ -143,7 +145,7 @@ interface Attempt {
   hardKilled: boolean;
   forced: RtspDownReason | undefined;
   session: Session | undefined;
-  splitter: Fmp4Splitter;
+  splitter: ContainerSplitter;
   splitFailed: boolean;
   reader: InputStreamsReader;
   /** The last progress block: when it came, its output media time, and its counters. */
@@ -322,7 +324,8 @@ export class RtspSource extends EventEmitter<RtspSourceEvents> {
     const a: Attempt = {
       kind, child, spawnedAt: now, lastLiveAt: now, phase: 'connecting', planned, tail: [], loggedLines: 0,
       watchdog: false, stopping: false, hardKilled: false, forced: undefined, session: undefined,
-      splitter: new Fmp4Splitter(), splitFailed: false, reader: new InputStreamsReader(), progress: undefined,
+      splitter: this.o.format === 'mpegts' ? new Mpeg2TsSplitter({ fragmentDurationMs: this.o.fragmentDurationMs ?? undefined }) : new Fmp4Splitter(),
+      splitFailed: false, reader: new InputStreamsReader(), progress: undefined,
       probeOut: '', timers: [], done,
     };
     this.current = a;
@@ -404,7 +407,7 @@ export class RtspSource extends EventEmitter<RtspSourceEvents> {
   private runFfmpeg(layout: SourceLayout): void {
     const args = rtspFfmpegArgs({
       url: this.o.url, transport: this.o.transport, timeoutMs: this.o.stallTimeoutMs, layout, audio: this.o.audio,
-      fragmentDurationMs: this.o.fragmentDurationMs,
+      fragmentDurationMs: this.o.fragmentDurationMs, format: this.o.format ?? 'fmp4',
     });
     const child = spawn(this.o.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
     this.counts.spawns++;

@@ -1,0 +1,99 @@
+/**
+ * The recording half of a session, whatever its source (an RTMP publish's remux stage, an RTSP
+ * pull's ffmpeg): container outputs into the spool session, the bytes' SHA-256 and counts for the
+ * API, and the per-stream metrics. `finish()` seals the spool session and returns the summary.
+ */
+import { createHash } from 'node:crypto';
+import type { ContainerOutput } from '../container/index.js';
+import type { GatewayMetrics } from '../metrics/metrics.js';
+import type { RemuxExit, RemuxKind, RemuxStageEvents } from '../remux/remux-stage.js';
+import type { SessionSpool } from '../spool/session-spool.js';
+import type { Logger } from '../util/logger.js';
+
+export interface SessionSummary {
+  /** The session id (the spool session's): a publish id (`-rN` after a remuxer restart), or an RTSP pull's. */
+  id: string;
+  /** The publish (RTMP) or pull session (RTSP) this recording came from. */
+  publishId: string;
+  stream: string;
+  startedAt: string;
+  endedAt: string | null;
+  /** Which remuxer ran (null when the session ended before any media). */
+  remux: RemuxKind | null;
+  /** SHA-256 and length of everything the remuxer produced. */
+  remuxSha256: string;
+  remuxBytes: number;
+  /** Bytes of the remuxer output that reached the spool (whole boxes); equal to remuxBytes unless the output ended mid-box. */
+  spooledBytes: number;
+  /** Bytes received from the camera for this session (FLV tag bodies for RTMP; 0 for RTSP, which ffmpeg reads). */
+  ingestBytes: number;
+  fragments: number;
+  remuxExit: RemuxExit | null;
+}
+
+export class SessionRecorder {
+  readonly summary: SessionSummary;
+  private readonly stream: string;
+  private readonly spool: SessionSpool;
+  private readonly metrics: GatewayMetrics;
+  private readonly log: Logger;
+  private readonly sha = createHash('sha256');
+  private finished: Promise<SessionSummary> | undefined;
+
+  constructor(o: { sessionId: string; publishId: string; stream: string; startedAt: number; spool: SessionSpool; metrics: GatewayMetrics; logger: Logger }) {
+    this.stream = o.stream;
+    this.spool = o.spool;
+    this.metrics = o.metrics;
+    this.log = o.logger;
+    this.summary = {
+      id: o.sessionId, publishId: o.publishId, stream: o.stream, startedAt: new Date(o.startedAt).toISOString(), endedAt: null,
+      remux: null, remuxSha256: '', remuxBytes: 0, spooledBytes: 0, ingestBytes: 0, fragments: 0, remuxExit: null,
+    };
+  }
+
+  /** What a remux stage (or an RTSP pull) reports into. */
+  readonly events: RemuxStageEvents = {
+    onBytes: (chunk) => {
+      this.sha.update(chunk);
+      this.summary.remuxBytes += chunk.length;
+      this.metrics.remuxBytes.inc({ stream: this.stream }, chunk.length);
+    },
+    onOutputs: (outs) => this.spoolAll(outs),
+  };
+
+  /** Bytes received from the camera (ingest metric). */
+  ingested(bytes: number): void {
+    this.summary.ingestBytes += bytes;
+    this.metrics.ingestBytes.inc({ stream: this.stream }, bytes);
+  }
+
+  private spoolAll(outputs: ContainerOutput[]): void {
+    for (const out of outputs) {
+      if (out.type === 'fragment') {
+        this.summary.fragments++;
+        this.metrics.fragmentArrived(this.stream, out.receivedAt);
+        this.spool.append({ kind: 'fragment', receivedAt: out.receivedAt, mediaTime: out.startTime, duration: out.duration, keyframe: out.keyframe }, out.bytes);
+      } else {
+        this.spool.append({ kind: out.type, receivedAt: Date.now() }, out.bytes);
+      }
+      this.summary.spooledBytes += out.bytes.length;
+    }
+  }
+
+  /** Seals the spool session (the appender drains the rest) and completes the summary. Once. */
+  finish(exit: RemuxExit | null): Promise<SessionSummary> {
+    this.finished ??= (async () => {
+      if (exit?.droppedBytes) this.metrics.lostBytes.inc({ stream: this.stream, reason: 'truncated-remux-output' }, exit.droppedBytes);
+      if (exit?.error) this.log.error({ err: exit.error }, 'the remuxer failed at the end of the session');
+      try {
+        await this.spool.seal();
+      } catch (err) {
+        this.log.error({ err }, 'cannot seal the spool of this session');
+      }
+      Object.assign(this.summary, { endedAt: new Date().toISOString(), remuxSha256: this.sha.digest('hex'), remuxExit: exit });
+      this.log.info({ remux: exit, remuxBytes: this.summary.remuxBytes, remuxSha256: this.summary.remuxSha256, fragments: this.summary.fragments }, 'session ended');
+      return this.summary;
+    })();
+    return this.finished;
+  }
+}
