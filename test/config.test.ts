@@ -63,11 +63,11 @@ describe('example config', () => {
         memoryBytesPerStream: 16 * 1024 ** 2, segmentBytes: 64 * 1024 ** 2, retainAcked: false,
       },
       retry: { baseDelayMs: 250, maxDelayMs: 15_000, haltedProbeSeconds: 60 },
-      streamDefaults: { format: 'fmp4', remux: 'native', audio: 'auto', flush: FLUSH, rollover: ROLLOVER, keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4' },
+      streamDefaults: { format: 'fmp4', remux: 'native', audio: 'auto', flush: FLUSH, rollover: ROLLOVER, keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4', reconnectGraceSeconds: 10 },
       streams: [
         {
           id: 'cam1', key: 'change-me', enabled: true, source: null, format: 'fmp4', remux: 'native', audio: 'auto', flush: FLUSH, rollover: ROLLOVER,
-          keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4',
+          keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4', reconnectGraceSeconds: 10,
         },
       ],
     };
@@ -105,7 +105,7 @@ describe('defaults and merging', () => {
     expect(config.streams).toEqual([
       {
         id: 'a', key: 'k', enabled: true, source: null, format: 'fmp4', remux: 'native', audio: 'auto', flush: FLUSH, rollover: ROLLOVER,
-        keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4',
+        keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4', reconnectGraceSeconds: 10,
       },
     ]);
     expect(config.spool.dir).toBe(join('./data', 'spool'));
@@ -137,12 +137,12 @@ describe('defaults and merging', () => {
     ].join('\n');
     const config = parseConfig(text, 'merge.yaml', {});
     expect(config.streams[0]).toEqual({
-      id: 'cam1', key: 'k1', enabled: true, source: null, format: 'fmp4', remux: 'native', audio: 'auto', keyTemplate: '{stream}/{seq}.mp4', fragmentDurationMs: null, contentType: 'video/iso.segment',
+      id: 'cam1', key: 'k1', enabled: true, source: null, format: 'fmp4', remux: 'native', audio: 'auto', keyTemplate: '{stream}/{seq}.mp4', fragmentDurationMs: null, contentType: 'video/iso.segment', reconnectGraceSeconds: 10,
       flush: { ...FLUSH, maxDelayMs: 0 }, rollover: { ...ROLLOVER, maxBytes: 1048576, maxDurationSeconds: null },
     });
     expect(config.streams[1]).toEqual({
       id: 'cam2', key: 'k2', enabled: false, source: null, format: 'fmp4', remux: 'native', audio: 'auto', flush: FLUSH, rollover: ROLLOVER,
-      keyTemplate: 'live/{stream}/{yyyy}{MM}{dd}-{HH}{mm}{ss}{SSS}-{seq}.mp4', fragmentDurationMs: 500, contentType: 'video/mp4',
+      keyTemplate: 'live/{stream}/{yyyy}{MM}{dd}-{HH}{mm}{ss}{SSS}-{seq}.mp4', fragmentDurationMs: 500, contentType: 'video/mp4', reconnectGraceSeconds: 10,
     });
     expect(config.streamDefaults.fragmentDurationMs).toBe(500);
   });

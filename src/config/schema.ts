@@ -140,6 +140,11 @@ export interface StreamDefaults {
   /** ffmpeg -frag_duration in ms; null = one fragment per GOP. */
   fragmentDurationMs: number | null;
   contentType: string;
+  /**
+   * A camera back within this many seconds (same codec parameters) continues the same object, its
+   * timestamps moved to follow the last fragment plus the real gap; 0 = every publish is a new object.
+   */
+  reconnectGraceSeconds: number;
 }
 
 /** One stream with `streamDefaults` already merged in: every field present. */
@@ -350,6 +355,7 @@ const streamDefaultsSchema = z.strictObject({
   keyTemplate: keyTemplate().optional(),
   fragmentDurationMs: nullablePositiveInt().default(null),
   contentType: contentType().optional(),
+  reconnectGraceSeconds: z.preprocess(fromNumericString, z.number().min(0).max(3600)).default(10),
 });
 
 const rtspSourceSchema = z
@@ -383,6 +389,7 @@ const streamSchema = z.strictObject({
   keyTemplate: keyTemplate().optional(),
   fragmentDurationMs: nullablePositiveInt().optional(),
   contentType: contentType().optional(),
+  reconnectGraceSeconds: z.preprocess(fromNumericString, z.number().min(0).max(3600)).optional(),
 });
 
 /** Params on the duplicate-id issue, so the loader can name the first definition's line. */
@@ -464,6 +471,7 @@ export const ConfigSchema = z
         keyTemplate: s.keyTemplate ?? d.keyTemplate ?? DEFAULT_TEMPLATE[format],
         fragmentDurationMs: s.fragmentDurationMs === undefined ? d.fragmentDurationMs : s.fragmentDurationMs,
         contentType: s.contentType ?? d.contentType ?? DEFAULT_CONTENT_TYPE[format],
+        reconnectGraceSeconds: s.reconnectGraceSeconds ?? d.reconnectGraceSeconds,
       };
     });
     const spool: SpoolConfig = { ...raw.spool, dir: raw.spool.dir ?? join(raw.dataDir, 'spool') };
