@@ -1,5 +1,5 @@
 /**
- * Crash-test subject for test/spool.test.ts: appends deterministic entries to a spool with
+ * Crash-test subject for test/integration/spool.test.ts: appends deterministic entries to a spool with
  * fsync 'always', acks some of them, and reports on stdout, one line each:
  *   "D <readableSeq>"  every entry below is durable
  *   "A <uptoSeq>"      commit of [cursor, uptoSeq) as landed, state { acked: uptoSeq }, has resolved

@@ -11,7 +11,7 @@ import { createLogger } from '../../src/util/logger.js';
 import { metricValue } from '../helpers/gateway-process.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { readObject } from '../helpers/objects.js';
-import { appenderFor, feed, fixture, leaveUnfinishedSession, spoolOptions, startSpool } from './appender-fixture.js';
+import { appenderFor, feed, fixture, leaveUnfinishedSession, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 
 const log = createLogger('silent');
 const RETRY = { baseDelayMs: 40, maxDelayMs: 200, haltedProbeSeconds: 0.2 };

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { crc64Of } from '../../src/store/crc64.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { readObject } from '../helpers/objects.js';
-import { appenderFor, feed, fixture, spoolOptions, startSpool } from './appender-fixture.js';
+import { appenderFor, feed, fixture, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

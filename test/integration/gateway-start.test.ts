@@ -10,7 +10,7 @@ import { Gateway } from '../../src/gateway.js';
 import { OssLocalServer } from '../../src/serve-oss/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { freePort, waitFor } from '../helpers/net.js';
-import { leaveUnfinishedSession, spoolOptions, startSpool } from './appender-fixture.js';
+import { leaveUnfinishedSession, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const TSX = import.meta.resolve('tsx');

@@ -11,7 +11,7 @@ import type { AppendableStore } from '../../src/store/types.js';
 import { createLogger } from '../../src/util/logger.js';
 import { waitFor } from '../helpers/net.js';
 import { readObject } from '../helpers/objects.js';
-import { appenderFor, fixture, spoolOptions, startSpool } from './appender-fixture.js';
+import { appenderFor, fixture, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 
 const log = createLogger('silent');
 const isIndex = (key: string): boolean => key.endsWith('.index.jsonl');

@@ -8,7 +8,7 @@ import { FsStore } from '../../src/store/fs/fs-store.js';
 import { createLogger } from '../../src/util/logger.js';
 import { waitFor } from '../helpers/net.js';
 import { readObject } from '../helpers/objects.js';
-import { appenderFor, fixture, spoolOptions, startSpool } from './appender-fixture.js';
+import { appenderFor, fixture, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 
 const log = createLogger('silent');
 
