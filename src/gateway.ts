@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { SessionAppender } from './appender/session-appender.js';
+import { SessionAppender, type Continuation, type ObjectEnd } from './appender/session-appender.js';
+import { TimelineShift } from './container/fmp4/timeline-shift.js';
 import type { Config, StreamConfig, StreamDefaults } from './config/index.js';
 import { HttpServer, sendJson } from './http/http-server.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
@@ -64,6 +65,12 @@ export class Gateway {
   /** Pulled streams: one RTSP source each, and its live recording sessions. */
   private readonly pulls = new Map<string, RtspSource>();
   private readonly pulling = new Map<string, { stream: string; recorder: SessionRecorder }>();
+  /** Per stream: the session that ended last, which a reconnect within the grace may continue. */
+  private readonly predecessors = new Map<string, Predecessor>();
+  /** Summaries of sessions that ended before their appender started (it waited for a predecessor). */
+  private readonly summaries = new Map<string, SessionSummary>();
+  /** Per session: resolves with where its appender left its object once it finished (null if closed). */
+  private readonly objectEnds = new Map<string, { promise: Promise<ObjectEnd | null>; resolve: (e: ObjectEnd | null) => void }>();
   /** Remuxer restart times per publish (bounded restarts). */
   private readonly restarts = new Map<string, number[]>();
   private readonly sessions = new Map<string, SessionView>();
@@ -149,20 +156,27 @@ export class Gateway {
       logger: this.log.child({ stream: stream.id, session: info.id }),
     });
     recorder.summary.remux = 'ffmpeg';
+    // The previous run ended (and flushed) before this one connected: continue its timeline when
+    // within the grace. fMP4 only: ffmpeg was spawned before we knew, so MPEG-TS cannot be moved.
+    const pred = stream.format === 'fmp4' ? this.takePredecessor(stream, info.startedAt) : undefined;
+    const start = pred?.p.flushedNow?.(pred.gapMs / 1000) ?? null;
+    const base = start?.base ?? null;
+    if (base !== null) recorder.shiftBy(new TimelineShift(base));
+    const continuation = this.continuationFor(pred, Promise.resolve(base), Promise.resolve(start));
     this.pulling.set(info.id, { stream: stream.id, recorder });
     this.metrics.streamUp.set({ stream: stream.id }, 1);
-    spool.start().then(() => this.startAppender(spool, false), (err: unknown) => {
+    spool.start().then(() => continuation).then((c) => this.startAppender(spool, false, c), (err: unknown) => {
       this.log.error({ err, stream: stream.id, session: info.id }, 'cannot open the spool for this pulled session');
     });
     return {
       bytes: (chunk) => recorder.events.onBytes(chunk),
       outputs: (outs) => recorder.events.onOutputs(outs),
       end: (exit) => {
+        this.notePredecessor(stream.id, info.id, Date.now(), recorder.finish(exit).then(() => (gap: number) => recorder.continueAt(gap)));
         void recorder.finish(exit).then((summary) => {
           this.pulling.delete(info.id);
           this.metrics.streamUp.set({ stream: stream.id }, 0);
-          const view = this.sessions.get(info.id) ?? this.history.get(stream.id)?.find((v) => v.id === info.id);
-          if (view) view.summary = summary;
+          this.noteSummary(stream.id, summary);
         });
       },
     };
@@ -170,12 +184,56 @@ export class Gateway {
 
   /** A new publish: its feed (the sink the RTMP server writes into) and its first remuxer session. */
   private startPublish(info: PublishInfo): PublishFeed {
-    const feed: PublishFeed = new PublishFeed(info, this.startRemuxerSession(info, 0), () => {
+    const feed = new PublishFeed(info, this.startRemuxerSession(info, 0), (last) => {
       this.feeds.delete(info.id);
       this.restarts.delete(info.id);
+      this.notePredecessor(info.stream, last.id, Date.now(), last.finished().then(() => (gap: number) => last.continueAt(gap)));
     });
     this.feeds.set(info.id, feed);
     return feed;
+  }
+
+  /** A session of `stream` ended at `endedAt`: a reconnect within the grace may continue its object. */
+  private notePredecessor(stream: string, sessionId: string, endedAt: number, flushed: Promise<ContinueAt>): void {
+    const objectEnd = this.objectEndOf(sessionId).promise;
+    this.predecessors.set(stream, { sessionId, endedAt, flushed, objectEnd, flushedNow: null });
+    void flushed.then((f) => {
+      const p = this.predecessors.get(stream);
+      if (p?.sessionId === sessionId) p.flushedNow = f;
+    });
+  }
+
+  /** The predecessor a session starting now continues, if within the grace (it is then used up). */
+  private takePredecessor(stream: StreamConfig, startedAt: number): { p: Predecessor; gapMs: number } | undefined {
+    const p = this.predecessors.get(stream.id);
+    if (!p) return undefined;
+    this.predecessors.delete(stream.id);
+    const gapMs = Math.max(0, startedAt - p.endedAt);
+    if (stream.reconnectGraceSeconds <= 0 || gapMs > stream.reconnectGraceSeconds * 1000) return undefined;
+    return { p, gapMs };
+  }
+
+  private objectEndOf(sessionId: string): { promise: Promise<ObjectEnd | null>; resolve: (e: ObjectEnd | null) => void } {
+    let e = this.objectEnds.get(sessionId);
+    if (!e) {
+      let resolve!: (x: ObjectEnd | null) => void;
+      const promise = new Promise<ObjectEnd | null>((r) => { resolve = r; });
+      e = { promise, resolve };
+      this.objectEnds.set(sessionId, e);
+    }
+    return e;
+  }
+
+  /** The continuation an appender gets, once both the new timeline base and the old object's end are known. */
+  private continuationFor(pred: { p: Predecessor; gapMs: number } | undefined, base: Promise<number | null>, start: Promise<ContinueStart | null> | undefined): Promise<Continuation | undefined> {
+    if (!pred) return Promise.resolve(undefined);
+    return base.then(async (b) => {
+      if (b === null) return undefined; // the new session restarted its timeline: a new object
+      const end = await pred.p.objectEnd;
+      // The gap as applied (rounded up to whole frames), which the index reports.
+      const applied = (await start)?.gap;
+      return end ? { ...end, gapMs: applied !== undefined ? applied * 1000 : pred.gapMs } : undefined;
+    });
   }
 
   /**
@@ -191,17 +249,23 @@ export class Gateway {
     // The spool session takes entries at once (bounded, in its writer's queue) while its directory
     // is created: nothing waits in the publish session.
     const spool = this.spool.createSession(stream.id, sessionId);
+    // A new publish within the grace after the last one continues its timeline (and, with the same
+    // init segment, its object); a replacement remuxer mid-publish never does.
+    const pred = n === 0 ? this.takePredecessor(stream, info.startedAt) : undefined;
+    const start = pred?.p.flushed.then((at) => at(pred.gapMs / 1000));
+    const timelineBase = start?.then((c) => c?.base ?? null);
     const session = new PublishSession({
       info, sessionId, stream, spool, metrics: this.metrics, logger: this.log, ffmpegPath: this.ffmpegPath,
       stallTimeoutMs: this.config.ffmpeg.stallTimeoutSeconds * 1000, ...(choice ? { choice } : {}),
+      ...(timelineBase ? { timelineBase } : {}),
     });
     this.live.set(sessionId, session);
     session.start(); // it fails the publish if the spool session cannot start
-    void spool.start().then(() => this.startAppender(spool, false), () => undefined);
+    const continuation = this.continuationFor(pred, session.timelineBase, start);
+    void spool.start().then(() => continuation).then((c) => this.startAppender(spool, false, c), () => undefined);
     session.on('finished', (summary) => {
       this.live.delete(sessionId);
-      const view = this.sessions.get(sessionId) ?? this.history.get(stream.id)?.find((v) => v.id === sessionId);
-      if (view) view.summary = summary;
+      this.noteSummary(stream.id, summary);
     });
     session.on('failed', () => this.ingest.kickPublish(info.id, 'the camera\'s media cannot be recorded'));
     session.on('remuxerLost', (reason, lostChoice) => {
@@ -225,6 +289,13 @@ export class Gateway {
     return session;
   }
 
+  /** A session's summary, for the API: on its view, or kept until its appender (a continuation waits) starts. */
+  private noteSummary(stream: string, summary: SessionSummary): void {
+    const view = this.sessions.get(summary.id) ?? this.history.get(stream)?.find((v) => v.id === summary.id);
+    if (view) view.summary = summary;
+    else this.summaries.set(summary.id, summary);
+  }
+
   private authorize(req: PublishRequest): PublishDecision {
     if (req.app !== this.config.server.rtmp.app) return { ok: false, reason: 'wrong-app' };
     const cfg = this.streams.get(req.stream);
@@ -241,14 +312,17 @@ export class Gateway {
     return this.streams.get(id) ?? this.config.streamDefaults;
   }
 
-  private startAppender(spool: SessionSpool, recovered: boolean): void {
+  private startAppender(spool: SessionSpool, recovered: boolean, continuation?: Continuation): void {
     const s = this.streamSettings(spool.stream);
     const stream = spool.stream;
     const appender = new SessionAppender({
       stream, spool, store: this.store, keyTemplate: s.keyTemplate, contentType: s.contentType,
       flush: s.flush, rollover: s.rollover, retry: this.config.retry, logger: this.log,
+      ...(continuation ? { continuation } : {}),
     });
-    const view: SessionView = { id: spool.sessionId, stream, summary: null, appender, objects: [], recovered };
+
+    const view: SessionView = { id: spool.sessionId, stream, summary: this.summaries.get(spool.sessionId) ?? null, appender, objects: [], recovered };
+    this.summaries.delete(spool.sessionId);
     this.sessions.set(spool.sessionId, view);
     const h = this.history.get(stream) ?? [];
     h.push(view);
@@ -256,6 +330,10 @@ export class Gateway {
     this.history.set(stream, h);
     const m = this.metrics;
     appender.on('appended', (info) => m.appended(stream, info));
+    appender.on('continued', (info) => {
+      view.objects.push(info.key);
+      m.continuations.inc({ stream });
+    });
     appender.on('objectOpened', (info) => {
       view.objects.push(info.key);
       m.objects.inc({ stream });
@@ -273,6 +351,12 @@ export class Gateway {
       if (!busy && !live) m.streamDrained(stream);
     });
     appender.start();
+    // After start(): whenDone() is the run's end (before it, it would answer 'closed' at once).
+    const objectEnd = this.objectEndOf(spool.sessionId);
+    void appender.whenDone().then((end) => {
+      objectEnd.resolve(end === 'finished' ? appender.objectEnd() : null);
+      this.objectEnds.delete(spool.sessionId);
+    });
   }
 
   /**
@@ -394,4 +478,18 @@ function keysEqual(given: string | undefined, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
+}
+
+interface ContinueStart { base: number; gap: number }
+type ContinueAt = (gapSeconds: number) => ContinueStart | null;
+
+/** A session that ended, which a reconnect within the grace may continue. */
+interface Predecessor {
+  sessionId: string;
+  /** When its input ended (wall clock): the gap is measured from here. */
+  endedAt: number;
+  /** Once it flushed: where a successor after a gap (s) starts on the timeline (null: nothing recorded). */
+  flushed: Promise<ContinueAt>;
+  flushedNow: ContinueAt | null;
+  objectEnd: Promise<ObjectEnd | null>;
 }

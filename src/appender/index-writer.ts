@@ -31,7 +31,8 @@ export interface IndexState {
 export interface IndexLine {
   /** Spool entry seq; absent for an init segment repeated at the start of a rolled-over object. */
   seq?: number;
-  type: 'init' | 'fragment' | 'trailer';
+  /** `gap`: the camera was away and came back within the grace; the recording goes on after `g` s. */
+  type: 'init' | 'fragment' | 'trailer' | 'gap';
   offset: number;
   length: number;
   /** Media time (s) of the first sample, and duration (s). */
@@ -40,6 +41,8 @@ export interface IndexLine {
   /** Wall-clock arrival (ms since the epoch). */
   w: number;
   k?: boolean;
+  /** gap lines: how long the camera was away (s, wall clock); the next fragment's `t` follows by as much. */
+  g?: number;
 }
 
 export function indexKeyFor(objectKey: string): string {

@@ -24,6 +24,8 @@ export interface SessionAppenderEvents {
     fragmentAgesMs: number[];
   }];
   objectOpened: [info: { key: string; seq: number; reason: RolloverReason | 'start' }];
+  /** A reconnected camera's session goes on in its predecessor's object (same init, within the grace). */
+  continued: [info: { key: string; position: number; gapMs: number }];
   rollover: [reason: RolloverReason];
   reconciled: [outcome: ReconcileOutcome];
   appendError: [info: { code: string; action: AppendFailureAction }];
@@ -44,7 +46,22 @@ export interface SessionAppenderOptions {
   retry: RetryPolicy;
   logger: Logger;
   now?: () => number;
+  /** This session continues the previous one's object if its init segment is the same. */
+  continuation?: Continuation;
 }
+
+/** Where a previous session of the stream left its object, for a reconnect within the grace. */
+export interface Continuation {
+  object: ObjectState;
+  /** The init segment at the start of that object: a continuation needs the same one. */
+  init: Buffer;
+  nextObjectSeq: number;
+  /** How long the camera was away (wall clock), for the index's gap line. */
+  gapMs: number;
+}
+
+/** What a finished appender leaves for a successor: its last object and that object's init. */
+export type ObjectEnd = Omit<Continuation, 'gapMs'>;
 
 interface Batch {
   entries: SpoolEntry[];
@@ -92,6 +109,10 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
   private pendingReason: RolloverReason | null = null;
   /** receivedAt of the newest entry the store acknowledged. */
   newestAckedAt = 0;
+  /** The init segment the current object starts with (known for objects this run appended to). */
+  private objectInit: Buffer | null = null;
+  /** A continuation not yet decided: the session's first entry (its init) settles it. */
+  private continuing: { init: Buffer; gapMs: number } | undefined;
 
   constructor(o: SessionAppenderOptions) {
     super();
@@ -102,6 +123,13 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     const { state } = resume(o.spool.cursor);
     this.state = state;
     this.nextSeq = o.spool.cursor.nextSeq;
+    const c = o.continuation;
+    // Only a session that has appended nothing yet can continue another's object.
+    if (c && !state.object && state.nextObjectSeq === 0 && !o.spool.cursor.inflight) {
+      this.state = { ...state, object: c.object, nextObjectSeq: c.nextObjectSeq };
+      this.objectInit = c.init;
+      this.continuing = { init: c.init, gapMs: c.gapMs };
+    }
     this.media = new FencedAppender({
       store: o.store, log: this.log, retry: o.retry, signal: this.abort.signal,
       onFatal: () => this.haltFor(),
@@ -130,6 +158,13 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
 
   get halted(): boolean {
     return this.haltedNow;
+  }
+
+  /** Where this session left its object (after 'finished'), for a successor within the grace; null if unknown. */
+  objectEnd(): ObjectEnd | null {
+    const obj = this.state.object;
+    if (!obj || !this.objectInit || obj.position === 0) return null;
+    return { object: { ...obj, index: this.indexWriter(obj.index).snapshot() }, init: this.objectInit, nextObjectSeq: this.state.nextObjectSeq };
   }
 
   /** Starts draining (idempotent); whenDone() tells how it ended. */
@@ -229,6 +264,16 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
       }
       if (first.seq > this.nextSeq) this.noteGap(first.seq);
       this.nextSeq = first.seq;
+      if (this.continuing) {
+        const c = this.continuing;
+        this.continuing = undefined;
+        if (first.kind === 'init' && first.bytes.equals(c.init) && this.state.object) {
+          await this.continueObject(first, c.gapMs);
+          continue;
+        }
+        // Other codec parameters: the init entry below opens a new object (init-change).
+        this.log.info({ key: this.state.object?.key }, 'the reconnected camera\'s parameters changed: a new object');
+      }
       const reason = rolloverReason(this.state.object, first, this.state.gapAfter, this.pendingReason, rollover);
       // A batch that opens a new object is measured against that object: empty, or holding only the
       // init segment that a rolled-over object repeats first.
@@ -254,6 +299,23 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
       }
       await this.port.waitReadable(last.seq + 1, Math.max(1, flush.maxDelayMs - age), this.abort.signal);
     }
+  }
+
+  /**
+   * The reconnected camera's init segment is the one its object starts with: it is not appended
+   * again (consumed like an acknowledged append of 0 bytes), a gap line goes to the index, and the
+   * fragments follow in the same object.
+   */
+  private async continueObject(init: SpoolEntry, gapMs: number): Promise<void> {
+    const obj = this.state.object!;
+    const fence: MediaFence = { key: obj.key, position: obj.position, crcBefore: obj.crc, bytes: 0, crcAfter: obj.crc, withInit: false };
+    const record: InFlightRecord = { fromSeq: init.seq, uptoSeq: init.seq + 1, fence };
+    await this.port.begin(record, this.persisted());
+    this.indexWriter(obj.index).push([{ type: 'gap', offset: obj.position, length: 0, w: init.receivedAt, g: Math.round(gapMs) / 1000 }]);
+    this.nextSeq = record.uptoSeq;
+    await this.port.commit(record, { landed: true, state: this.persisted() });
+    this.log.info({ key: obj.key, position: obj.position, gapMs }, 'camera back within the grace: the recording goes on in the same object');
+    this.emit('continued', { key: obj.key, position: obj.position, gapMs });
   }
 
   private noteGap(resumeSeq: number): void {
@@ -333,6 +395,9 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
   /** The batch is in the object: queue its index lines, then let the spool forget it. */
   private async acknowledge(record: InFlightRecord, fence: MediaFence, batch: Batch, durationMs: number): Promise<void> {
     const obj = this.state.object!;
+    const first = batch.entries[0];
+    if (batch.init) this.objectInit = batch.init;
+    else if (fence.position === 0 && first?.kind === 'init') this.objectInit = first.bytes;
     // Queued before the state is committed, so the committed state holds them until the index has them.
     this.indexWriter(obj.index).push(IndexWriter.lines(fence.position, batch.init, batch.entries));
     const nextPosition = fence.position + fence.bytes;
@@ -355,6 +420,7 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
   private async abandon(record: InFlightRecord, reason: RolloverReason): Promise<void> {
     this.log.warn({ key: this.state.object?.key, reason }, 'leaving the object; the pending entries go to a new one');
     this.state = { ...this.state, object: null, gapAfter: null };
+    this.objectInit = null;
     this.pendingReason = reason;
     await this.port.commit(record, { landed: false, state: this.persisted() });
   }

@@ -32,6 +32,7 @@ export class GatewayMetrics {
   readonly reconciliations = new Counter({ name: 'appendcast_reconciliations_total', help: 'Appends of unknown outcome settled by HEAD, by outcome', labelNames: ['stream', 'outcome'], registers: [this.registry] });
   readonly appenderHalted = new Gauge({ name: 'appendcast_appender_halted', help: '1 while appends are halted by a non-retryable store error', labelNames: ['stream'], registers: [this.registry] });
   readonly rejectedPublishes = new Counter({ name: 'appendcast_rejected_publishes_total', help: 'Publish attempts refused', labelNames: ['stream', 'reason'], registers: [this.registry] });
+  readonly continuations = new Counter({ name: 'appendcast_continuations_total', help: 'Reconnects within the grace whose recording went on in the same object', labelNames: ['stream'], registers: [this.registry] });
   readonly sourceUp = new Gauge({ name: 'appendcast_source_up', help: '1 while a pulled (RTSP) stream\'s source delivers media', labelNames: ['stream'], registers: [this.registry] });
   readonly sourceReconnects = new Counter({ name: 'appendcast_source_reconnects_total', help: 'Reconnects of pulled (RTSP) sources, by why the previous attempt ended', labelNames: ['stream', 'reason'], registers: [this.registry] });
   readonly rtmpProtocolErrors = new Counter({ name: 'appendcast_rtmp_protocol_errors_total', help: 'RTMP connections closed for breaking the protocol or a limit, by reason', labelNames: ['reason'], registers: [this.registry] });

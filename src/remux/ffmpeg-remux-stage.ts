@@ -23,6 +23,8 @@ export interface FfmpegRemuxStageOptions {
   hasVideo: boolean;
   fragmentDurationMs: number | null;
   format: 'fmp4' | 'mpegts';
+  /** MPEG-TS of a continued recording: its timestamps start here (s). */
+  tsOffsetSeconds?: number;
   /** Input flowing and no output for this long (after the start-up probe): ffmpeg is stuck. */
   stallTimeoutMs: number;
   logger: Logger;
@@ -53,7 +55,8 @@ export class FfmpegRemuxStage implements RemuxStage {
     this.events = events;
     this.waitingForKeyframe = o.hasVideo;
     this.splitter = o.format === 'mpegts' ? new Mpeg2TsSplitter({ fragmentDurationMs: o.fragmentDurationMs ?? undefined }) : new Fmp4Splitter();
-    this.remuxer = new Remuxer({ ffmpegPath: o.ffmpegPath, inputFormat: o.input, audio: o.audio, format: o.format, fragmentDurationMs: o.fragmentDurationMs ?? undefined });
+    this.remuxer = new Remuxer({ ffmpegPath: o.ffmpegPath, inputFormat: o.input, audio: o.audio, format: o.format, fragmentDurationMs: o.fragmentDurationMs ?? undefined,
+      ...(o.tsOffsetSeconds ? { outputTsOffsetSeconds: o.tsOffsetSeconds } : {}) });
     this.native = o.input === 'mp4' ? new FlvToFmp4({ fragmentDurationMs: null }) : undefined;
     o.logger.info({ pid: this.remuxer.pid, args: this.remuxer.args.join(' ') }, 'ffmpeg remuxer spawned');
     this.remuxer.on('stderr', (line) => o.logger.warn({ ffmpeg: line }, 'ffmpeg'));

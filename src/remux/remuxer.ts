@@ -13,6 +13,8 @@ export interface RemuxerOptions {
   audio?: 'copy' | 'aac' | 'none';
   /** Fragmented MP4 (default) or MPEG-TS on stdout. */
   format?: 'fmp4' | 'mpegts';
+  /** MPEG-TS: output timestamps start here (s) — a continued recording (mp4 ignores it; see TimelineShift). */
+  outputTsOffsetSeconds?: number;
   /** How long stop() waits after closing stdin before SIGTERM, then again before SIGKILL. */
   stopGraceMs?: number;
 }
@@ -37,12 +39,15 @@ export interface RemuxerEvents {
  * audio); probesize is never shrunk (that drops frames). `+skip_trailer` keeps the `mfra` index out
  * of the stream, so every byte on stdout belongs to the init segment or to a fragment.
  */
-export function remuxArgs(opts: Pick<RemuxerOptions, 'inputFormat' | 'fragmentDurationMs' | 'audio' | 'format'>): string[] {
+export function remuxArgs(opts: Pick<RemuxerOptions, 'inputFormat' | 'fragmentDurationMs' | 'audio' | 'format' | 'outputTsOffsetSeconds'>): string[] {
   const audio = opts.audio === 'aac' ? ['-map', '0:a?', '-c:a', 'aac', '-b:a', '64k'] : opts.audio === 'none' ? ['-an'] : ['-map', '0:a?', '-c:a', 'copy'];
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-analyzeduration', '1000000', '-f', opts.inputFormat, '-i', 'pipe:0',
     '-map', '0:v?', ...audio, '-c:v', 'copy'];
   // MPEG-TS: ffmpeg's defaults put PAT+PMT before every keyframe, where the TS splitter cuts.
-  if (opts.format === 'mpegts') args.push('-f', 'mpegts');
+  if (opts.format === 'mpegts') {
+    if (opts.outputTsOffsetSeconds) args.push('-output_ts_offset', opts.outputTsOffsetSeconds.toFixed(3));
+    args.push('-f', 'mpegts');
+  }
   else {
     args.push('-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_trailer');
     if (opts.fragmentDurationMs) args.push('-frag_duration', String(Math.round(opts.fragmentDurationMs * 1000)));

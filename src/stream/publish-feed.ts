@@ -18,9 +18,10 @@ export class PublishFeed implements PublishSink {
   private readonly cache = new GopCache(MAX_CACHED_GOP_BYTES);
   private ended = false;
   private cacheCleared = false;
-  private readonly onEnd: () => void;
+  private readonly onEnd: (last: PublishSession) => void;
 
-  constructor(info: PublishInfo, first: PublishSession, onEnd: () => void) {
+  /** `onEnd` gets the session the publish ended in (the last one after remuxer replacements). */
+  constructor(info: PublishInfo, first: PublishSession, onEnd: (last: PublishSession) => void) {
     this.info = info;
     this.session = first;
     this.onEnd = onEnd;
@@ -29,6 +30,7 @@ export class PublishFeed implements PublishSink {
   get isEnded(): boolean {
     return this.ended;
   }
+
 
   packet(p: MediaPacket, at: number): void {
     if (this.ended) return;
@@ -53,6 +55,6 @@ export class PublishFeed implements PublishSink {
     if (this.ended) return;
     this.ended = true;
     void this.session.end();
-    this.onEnd();
+    this.onEnd(this.session);
   }
 }

@@ -8,6 +8,7 @@ import { NativeRemuxStage } from '../remux/native-remux-stage.js';
 import type { RemuxExit, RemuxKind, RemuxStage } from '../remux/remux-stage.js';
 import type { SessionSpool } from '../spool/session-spool.js';
 import type { Logger } from '../util/logger.js';
+import { TimelineShift } from '../container/fmp4/timeline-shift.js';
 import { CodecProbe } from './codec-probe.js';
 import { chooseRemux, type RemuxChoice } from './remux-choice.js';
 import { SessionRecorder, type SessionSummary } from './session-recorder.js';
@@ -34,7 +35,16 @@ export interface PublishSessionOptions {
   choice?: RemuxChoice;
   /** How long the first packets wait for the codecs to be known. */
   probeMs?: number;
+  /**
+   * A continued recording (the camera reconnected within the grace): the media time (s) this
+   * session's output starts at — the previous session's last fragment end plus the real gap.
+   * Resolves once the previous session has flushed; null: start at 0 (no continuation).
+   */
+  timelineBase?: Promise<number | null>;
 }
+
+/** How long a reconnecting publish waits for its predecessor to flush before starting at 0 instead. */
+const BASE_WAIT_MS = 5000;
 
 export interface PublishSessionEvents {
   finished: [summary: SessionSummary];
@@ -60,6 +70,11 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
   private readonly recorder: SessionRecorder;
   private inputEnded = false;
   private failed = false;
+  /** Packets that arrived while the stage waits for its timeline base. */
+  private waiting: Array<{ p: MediaPacket; at: number }> | undefined;
+  private resolveBase!: (base: number | null) => void;
+  /** The timeline base the remuxer started with (null: 0, not a continuation); never resolves without media. */
+  readonly timelineBase = new Promise<number | null>((r) => { this.resolveBase = r; });
   private resolveFinished!: (s: SessionSummary) => void;
   private readonly finishedPromise = new Promise<SessionSummary>((r) => { this.resolveFinished = r; });
 
@@ -81,7 +96,12 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
       this.log.error({ err }, 'cannot open the spool for this publish; stopping it');
       this.fail(err);
     });
-    if (this.o.choice) this.startStage(this.o.choice);
+    if (this.o.choice) this.startStage(this.o.choice, null);
+  }
+
+  /** Where a session continuing this one after `gapSeconds` starts on the media timeline (null: nothing recorded). */
+  continueAt(gapSeconds: number): { base: number; gap: number } | null {
+    return this.recorder.continueAt(gapSeconds);
   }
 
   get id(): string {
@@ -104,29 +124,57 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
       this.feed(p, at);
       return;
     }
+    if (this.waiting) {
+      this.waiting.push({ p, at });
+      return;
+    }
     if (this.probe.push(p, at)) this.startProbed();
   }
 
+  /** The codecs are known: start the remuxer now, or once the timeline base of a continuation is known. */
   private startProbed(): void {
     const held = this.probe.take();
     if (held.length === 0) return;
-    this.startStage(chooseRemux(this.o.stream, this.probe.codecs));
+    const choice = chooseRemux(this.o.stream, this.probe.codecs);
+    const base = this.o.timelineBase;
+    if (!base) {
+      this.begin(choice, null, held);
+      return;
+    }
+    this.waiting = held;
+    const timeout = new Promise<null>((r) => setTimeout(() => r(null), BASE_WAIT_MS).unref());
+    void Promise.race([base.catch(() => null), timeout]).then((b) => {
+      const waited = this.waiting ?? [];
+      this.waiting = undefined;
+      if (b === null) this.log.info('the previous session did not flush in time: this one starts its own timeline');
+      this.begin(choice, b, waited);
+      if (this.inputEnded) void this.stage?.end();
+    });
+  }
+
+  private begin(choice: RemuxChoice, base: number | null, held: Array<{ p: MediaPacket; at: number }>): void {
+    this.startStage(choice, base);
     for (const { p, at } of held) this.feed(p, at);
   }
 
-  private startStage(choice: RemuxChoice): void {
+  private startStage(choice: RemuxChoice, base: number | null): void {
     this.choice = choice;
+    this.resolveBase(base);
     const events = this.recorder.events;
     const codecs = choice.codecs;
+    const ts = choice.kind === 'ffmpeg' && choice.format === 'mpegts';
+    // fMP4 is moved on the timeline by rewriting tfdt; ffmpeg writes MPEG-TS at an offset itself.
+    if (base !== null && base > 0 && !ts) this.recorder.shiftBy(new TimelineShift(base));
     this.stage = choice.kind === 'native'
       ? new NativeRemuxStage({ fragmentDurationMs: this.o.stream.fragmentDurationMs }, events)
       : new FfmpegRemuxStage({
         ffmpegPath: this.o.ffmpegPath, input: choice.input, format: choice.format, audio: choice.audio,
         hasAudio: codecs.audio !== undefined && !choice.dropAudio, hasVideo: codecs.video !== undefined,
         fragmentDurationMs: this.o.stream.fragmentDurationMs, stallTimeoutMs: this.o.stallTimeoutMs, logger: this.log,
+        ...(ts && base ? { tsOffsetSeconds: base } : {}),
       }, events);
     this.recorder.summary.remux = choice.kind;
-    this.log.info({ remux: choice.kind, audio: choice.audio, dropAudio: choice.dropAudio, codecs, why: choice.why, pid: this.stage.pid }, 'remuxer started');
+    this.log.info({ remux: choice.kind, audio: choice.audio, dropAudio: choice.dropAudio, codecs, why: choice.why, pid: this.stage.pid, timelineBase: base }, 'remuxer started');
     void this.stage.done().then((exit) => this.finish(exit));
   }
 
@@ -151,9 +199,13 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
   end(): Promise<SessionSummary> {
     if (!this.inputEnded) {
       this.inputEnded = true;
-      if (!this.stage) this.startProbed();
+      if (!this.stage && !this.waiting) this.startProbed();
       if (this.stage) void this.stage.end();
-      else void this.finish(null);
+      else if (!this.waiting) {
+        this.resolveBase(null);
+        void this.finish(null);
+      }
+      // else: ends once the stage starts (startProbed)
     }
     return this.finishedPromise;
   }

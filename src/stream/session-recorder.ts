@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ContainerOutput } from '../container/index.js';
+import type { TimelineShift } from '../container/fmp4/timeline-shift.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { RemuxExit, RemuxKind, RemuxStageEvents } from '../remux/remux-stage.js';
 import type { SessionSpool } from '../spool/session-spool.js';
@@ -20,8 +21,9 @@ export interface SessionSummary {
   endedAt: string | null;
   /** Which remuxer ran (null when the session ended before any media). */
   remux: RemuxKind | null;
-  /** SHA-256 and length of everything the remuxer produced. */
+  /** SHA-256 of what reached the spool (the recorded bytes: whole boxes, timeline-shifted when continued). */
   remuxSha256: string;
+  /** Bytes the remuxer produced. */
   remuxBytes: number;
   /** Bytes of the remuxer output that reached the spool (whole boxes); equal to remuxBytes unless the output ended mid-box. */
   spooledBytes: number;
@@ -39,6 +41,11 @@ export class SessionRecorder {
   private readonly log: Logger;
   private readonly sha = createHash('sha256');
   private finished: Promise<SessionSummary> | undefined;
+  private shift: TimelineShift | undefined;
+  /** Media time (s) where the last fragment ends: a reconnect continues from here. */
+  mediaEnd: number | null = null;
+  /** The video frame duration (s) of the last fragment (0: unknown): a reconnect stays on the frame grid. */
+  frameStep = 0;
 
   constructor(o: { sessionId: string; publishId: string; stream: string; startedAt: number; spool: SessionSpool; metrics: GatewayMetrics; logger: Logger }) {
     this.stream = o.stream;
@@ -54,12 +61,16 @@ export class SessionRecorder {
   /** What a remux stage (or an RTSP pull) reports into. */
   readonly events: RemuxStageEvents = {
     onBytes: (chunk) => {
-      this.sha.update(chunk);
       this.summary.remuxBytes += chunk.length;
       this.metrics.remuxBytes.inc({ stream: this.stream }, chunk.length);
     },
     onOutputs: (outs) => this.spoolAll(outs),
   };
+
+  /** fMP4 fragments from now on are moved later by this shift (a continued recording); set before the first output. */
+  shiftBy(shift: TimelineShift): void {
+    this.shift = shift;
+  }
 
   /** Bytes received from the camera (ingest metric). */
   ingested(bytes: number): void {
@@ -68,8 +79,11 @@ export class SessionRecorder {
   }
 
   private spoolAll(outputs: ContainerOutput[]): void {
+    if (this.shift) this.shift.apply(outputs);
     for (const out of outputs) {
       if (out.type === 'fragment') {
+        this.mediaEnd = Math.max(this.mediaEnd ?? 0, out.startTime + out.duration);
+        if (out.videoSamples > 0 && out.duration > 0) this.frameStep = out.duration / out.videoSamples;
         this.summary.fragments++;
         this.metrics.fragmentArrived(this.stream, out.receivedAt);
         this.spool.append({ kind: 'fragment', receivedAt: out.receivedAt, mediaTime: out.startTime, duration: out.duration, keyframe: out.keyframe }, out.bytes);
@@ -77,7 +91,20 @@ export class SessionRecorder {
         this.spool.append({ kind: out.type, receivedAt: Date.now() }, out.bytes);
       }
       this.summary.spooledBytes += out.bytes.length;
+      this.sha.update(out.bytes);
     }
+  }
+
+  /**
+   * Where a continuation after `gapSeconds` starts: the media end plus the gap rounded up to whole
+   * frames (the frame grid goes on; a decoder's frame-rate view of the object stays monotonic), and
+   * that effective gap (null: nothing recorded).
+   */
+  continueAt(gapSeconds: number): { base: number; gap: number } | null {
+    if (this.mediaEnd === null) return null;
+    const step = this.frameStep;
+    const gap = step > 0 ? Math.max(1, Math.ceil(gapSeconds / step - 1e-9)) * step : gapSeconds;
+    return { base: this.mediaEnd + gap, gap };
   }
 
   /** Seals the spool session (the appender drains the rest) and completes the summary. Once. */
