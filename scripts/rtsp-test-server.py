@@ -12,6 +12,7 @@ same port), prints the bound port as one line on stdout ("PORT <n>"), and serves
 (videotestsrc 320x240@25, a keyframe every 25 frames, plus a sine tone) on these mounts:
 
     /h264aac        H.264 + AAC (RTP MPEG4-GENERIC)
+    /ntsc           H.264 at 29.97 fps (30000/1001) + AAC
     /h265pcma       H.265 + G.711 A-law (static payload type 8)
     /h264pcmu       H.264 + G.711 mu-law (static payload type 0)
     /h264           H.264, no audio
@@ -54,8 +55,13 @@ PCMA = (TONE + ' samplesperbuffer=160 ! audioconvert ! audioresample ! audio/x-r
 PCMU = (TONE + ' samplesperbuffer=160 ! audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! '
         'mulawenc ! rtppcmupay name=pay1')
 
+# 29.97 fps (30000/1001), the NTSC rate many cameras use, over RTP's 90 kHz clock.
+VIDEO_SRC_NTSC = VIDEO_SRC.replace('framerate=25/1', 'framerate=30000/1001')
+H264_NTSC = H264.replace('key-int-max=25', 'key-int-max=30')
+
 MOUNTS = {
     '/h264aac': (H264, AAC),
+    '/ntsc': (H264_NTSC, AAC),
     '/h265pcma': (H265, PCMA),
     '/h264pcmu': (H264, PCMU),
     '/h264': (H264, None),
@@ -63,7 +69,7 @@ MOUNTS = {
 
 
 def launch(video, audio):
-    parts = [VIDEO_SRC + ' ! ' + video]
+    parts = [(VIDEO_SRC_NTSC if video is H264_NTSC else VIDEO_SRC) + ' ! ' + video]
     if audio:
         parts.append(audio)
     return '( ' + ' '.join(parts) + ' )'
