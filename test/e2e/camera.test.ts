@@ -4,23 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsStore } from '../../src/store/fs/fs-store.js';
-import type { SessionSummary } from '../../src/stream/publish-session.js';
 import { crc64 } from '../../src/store/crc64.js';
 import { startCamera } from '../helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { waitFor } from '../helpers/net.js';
-
-export interface SessionApi extends Partial<SessionSummary> {
-  id: string;
-  draining: boolean;
-  recovered: boolean;
-  objects: string[];
-}
-
-interface StreamsApi {
-  streams: Array<{ id: string; publishing: boolean; sessions: SessionApi[] }>;
-}
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The walking skeleton end to end, as an operator runs it: the real CLI in its own process, two
@@ -78,7 +66,7 @@ streams:
       expect((await cam1.done).code).toBe(0);
       expect((await cam2.done).code).toBe(0);
       const api = await waitFor('both sessions finished', async () => {
-        const a = await gw.get<StreamsApi>('/api/v1/streams');
+        const a = { streams: await gw.streams() };
         return a.streams.every((s) => s.sessions.length === 1 && s.sessions[0]!.endedAt && !s.sessions[0]!.draining) ? a : undefined;
       }, 15_000);
       const metrics = await gw.metrics();
@@ -129,8 +117,7 @@ streams:
     const m = await gw.metrics();
     expect(metricValue(m, 'appendcast_rejected_publishes_total', { stream: 'cam1', reason: 'bad-key' })).toBe(1);
     expect(metricValue(m, 'appendcast_rejected_publishes_total', { stream: '_unknown', reason: 'unknown-stream' })).toBe(1);
-    const api = await gw.get<StreamsApi>('/api/v1/streams');
-    expect(api.streams.find((s) => s.id === 'cam1')!.sessions).toHaveLength(1);
+    expect((await gw.streams()).find((s) => s.id === 'cam1')!.sessions).toHaveLength(1);
     // The refused key is never logged.
     expect(gw.logs()).not.toContain('guess');
     expect(gw.logs()).not.toContain('key-one');
@@ -141,7 +128,7 @@ streams:
     const reader = new FsStore({ root });
     const before = new Set((await reader.list('cam2/')).map((e) => e.key));
     const first = startCamera({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/cam2?key=key-two`, seconds: 6 });
-    await waitFor('cam2 publishing', async () => (await gw.get<StreamsApi>('/api/v1/streams')).streams.find((s) => s.id === 'cam2')?.publishing, 10_000);
+    await waitFor('cam2 publishing', async () => (await gw.streams()).find((s) => s.id === 'cam2')?.publishing, 10_000);
     const second = startCamera({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/cam2?key=key-two`, seconds: 3 });
     const s2 = await second.done;
     expect(s2.code).not.toBe(0);
@@ -156,8 +143,7 @@ streams:
     await vp9.closed;
     expect((await first.done).code).toBe(0);
     const objects = await waitFor('one new cam2 object, complete', async () => {
-      const a = await gw.get<StreamsApi>('/api/v1/streams');
-      const sessions = a.streams.find((s) => s.id === 'cam2')!.sessions;
+      const sessions = (await gw.streams()).find((s) => s.id === 'cam2')!.sessions;
       const last = sessions.at(-1)!;
       return last.endedAt && !last.draining ? last.objects : undefined;
     }, 15_000);

@@ -10,8 +10,8 @@ import { OssLocalServer } from '../../src/serve-oss/server.js';
 import { startCamera, type Camera } from '../helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { waitFor } from '../helpers/net.js';
-import { readObject } from '../helpers/objects.js';
+import { waitFor } from '../helpers/wait.js';
+import { groupBySession, listStreamObjects, readObject, stitch } from '../helpers/objects.js';
 
 const CREDS = { accessKeyId: 'chaos-id', accessKeySecret: 'chaos-secret' };
 const CAMERA_SECONDS = 60;
@@ -19,14 +19,6 @@ const OUTAGE_AT_S = 8;
 const OUTAGE_MS = 15_000;
 const KILL_AT_S = 32;
 const FAULT_KINDS: FaultKind[] = ['drop-response', '503', '500-after-commit', 'delay', 'reset-mid-body'];
-
-interface ApiSession {
-  id: string;
-  endedAt?: string | null;
-  draining: boolean;
-  recovered: boolean;
-  objects: string[];
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -134,8 +126,7 @@ streams:
 
     // Everything drains: both sessions (the recovered one and the new one) are fully appended.
     const sessions = await waitFor('all sessions drained', async () => {
-      const api = await gw.get<{ streams: Array<{ id: string; sessions: ApiSession[] }> }>('/api/v1/streams');
-      const s = api.streams.find((x) => x.id === 'cam1')!.sessions;
+      const s = (await gw.streams()).find((x) => x.id === 'cam1')!.sessions;
       return s.length === 2 && s.every((x) => !x.draining) && s.some((x) => x.recovered) && s.some((x) => x.endedAt) ? s : undefined;
     }, 60_000, 200);
     const metrics = await gw.metrics();
@@ -148,25 +139,15 @@ streams:
     // The store: media objects grouped by session, in object order.
     const fs = new FsStore({ root: join(dir, 'oss', 'cams') });
     cleanup.push(() => fs.close());
-    const bySession = new Map<string, Array<{ key: string; seq: number; bytes: Buffer }>>();
-    for (const e of await fs.list('cam1/')) {
-      if (e.key.endsWith('.index.jsonl')) continue;
-      const h = (await fs.head(e.key))!;
-      const sid = h.metadata['appendcast-session']!;
-      const list = bySession.get(sid) ?? [];
-      list.push({ key: e.key, seq: Number(h.metadata['appendcast-object-seq']), bytes: await readObject(fs, e.key) });
-      bySession.set(sid, list);
-    }
+    const bySession = groupBySession(await listStreamObjects(fs, 'cam1'));
     expect([...bySession.keys()].sort()).toEqual([...truth.keys()].sort());
 
     const report: Record<string, unknown> = {};
     for (const [sid, entries] of truth) {
-      const objs = bySession.get(sid)!.sort((a, b) => a.seq - b.seq);
+      const objs = await Promise.all(bySession.get(sid)!.map(async (o) => ({ seq: o.seq, bytes: await readObject(fs, o.key) })));
       const init = entries[0]!;
-      const stitched = Buffer.concat(objs.map((o, i) => {
-        expect(o.bytes.subarray(0, init.length).equals(init)).toBe(true); // every object starts with the init segment
-        return i === 0 ? o.bytes : o.bytes.subarray(init.length);
-      }));
+      // Every object starts with the init segment; stitched, the repeats dropped.
+      const stitched = stitch(objs.map((o) => o.bytes), init);
       const expected = Buffer.concat(entries);
       // Byte-identical: zero duplicated bytes, zero lost bytes.
       expect(stitched.length).toBe(expected.length);

@@ -12,7 +12,8 @@ import { Gateway } from '../../src/gateway.js';
 import { OssLocalServer } from '../../src/serve-oss/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { metricValue } from '../helpers/gateway-process.js';
-import { freePort, waitFor } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -14,7 +14,7 @@ import type { FlvTag } from '../../src/media/types.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { decodeErrors } from '../helpers/media.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { listStreamObjects } from '../helpers/objects.js';
 import { RtmpTestPublisher } from '../helpers/rtmp-publisher.js';
 
@@ -91,8 +91,7 @@ streams:
       publish('jump', [...small, ...shift(small, 0, 1)]),
     ]);
     await waitFor('all drained', async () => {
-      const a = await gw.get<{ streams: Array<{ sessions: Array<{ endedAt: string | null; draining: boolean }> }> }>('/api/v1/streams');
-      return a.streams.every((s) => s.sessions.length === 1 && s.sessions[0]!.endedAt && !s.sessions[0]!.draining);
+      return (await gw.streams()).every((s) => s.sessions.length === 1 && s.sessions[0]!.endedAt && !s.sessions[0]!.draining);
     }, 20_000, 100);
     const store = new FsStore({ root });
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCamera } from '../helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { startServeOss, type ServeOssProcess } from '../helpers/serve-oss-process.js';
 
 interface AliOssClient {
@@ -54,8 +54,7 @@ streams:
     const cam = startCamera({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/cam1?key=k1`, seconds: 6 });
     expect((await cam.done).code).toBe(0);
     const api = await waitFor('session finished', async () => {
-      const a = await gw.get<{ streams: Array<{ sessions: Array<{ endedAt: string | null; draining: boolean; remuxSha256: string; remuxBytes: number; objects: string[] }> }> }>('/api/v1/streams');
-      const s = a.streams[0]!.sessions[0];
+      const s = (await gw.streams())[0]!.sessions[0];
       return s?.endedAt && !s.draining ? s : undefined;
     }, 15_000);
     expect(api.objects).toHaveLength(1);

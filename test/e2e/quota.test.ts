@@ -4,22 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { OssLocalServer } from '../../src/serve-oss/server.js';
-import type { SessionSummary } from '../../src/stream/publish-session.js';
 import { startCamera } from '../helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { groupBySession, listStreamObjects, readObject, splitObject, stitch } from '../helpers/objects.js';
-
-interface SessionApi extends Partial<SessionSummary> {
-  id: string;
-  draining: boolean;
-  objects: string[];
-}
-
-interface StreamsApi {
-  streams: Array<{ id: string; sessions: SessionApi[] }>;
-}
 
 const CREDS = { accessKeyId: 'quota-ak', accessKeySecret: 'quota-secret-never-logged' };
 const BUCKET = 'cams';
@@ -104,7 +93,7 @@ streams:
 
       expect((await cam.done).code).toBe(0);
       const session = await waitFor('the session ended and drained', async () => {
-        const s = (await gw.get<StreamsApi>('/api/v1/streams')).streams[0]!.sessions[0];
+        const s = (await gw.streams())[0]!.sessions[0];
         return s?.endedAt && !s.draining ? s : undefined;
       }, 30_000, 200);
       const metrics = await gw.metrics();

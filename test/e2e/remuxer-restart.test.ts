@@ -6,19 +6,8 @@ import { FsStore } from '../../src/store/fs/fs-store.js';
 import { startCamera } from '../helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { groupBySession, listStreamObjects, readObject, stitch } from '../helpers/objects.js';
-
-interface ApiSession {
-  id: string;
-  publishId?: string;
-  endedAt?: string | null;
-  draining: boolean;
-  remuxerPid: number | null;
-  spooledBytes?: number;
-  remuxSha256?: string;
-  remuxBytes?: number;
-}
 
 const CAMERA_SECONDS = 16;
 
@@ -53,7 +42,7 @@ streams:
   });
 
   const sessions = async () =>
-    (await gw.get<{ streams: Array<{ id: string; sessions: ApiSession[] }> }>('/api/v1/streams')).streams.find((s) => s.id === 'cam1')!.sessions;
+    (await gw.streams()).find((s) => s.id === 'cam1')!.sessions;
 
   it('replaces a stalled (SIGSTOP) and then a killed (SIGKILL) remuxer; every session is recorded and playable', async () => {
     const t0 = Date.now();

@@ -4,22 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsStore } from '../../src/store/fs/fs-store.js';
-import type { SessionSummary } from '../../src/stream/publish-session.js';
 import { startCamera } from '../helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { groupBySession, indexTilingProblem, listStreamObjects, readIndex, readObject, splitObject, stitch } from '../helpers/objects.js';
-
-interface SessionApi extends Partial<SessionSummary> {
-  id: string;
-  draining: boolean;
-  objects: string[];
-}
-
-interface StreamsApi {
-  streams: Array<{ id: string; sessions: SessionApi[] }>;
-}
 
 const CAMERA_SECONDS = 18;
 /** The camera's GOP (helpers/camera.ts default: 25 frames at 25 fps); one fragment per GOP. */
@@ -72,15 +61,15 @@ streams:
     try {
       expect((await camSize.done).code).toBe(0);
       expect((await camTime.done).code).toBe(0);
-      const api = await waitFor('both sessions ended and drained', async () => {
-        const a = await gw.get<StreamsApi>('/api/v1/streams');
-        return a.streams.every((s) => s.sessions.length === 1 && s.sessions[0]!.endedAt && !s.sessions[0]!.draining) ? a : undefined;
+      const streams = await waitFor('both sessions ended and drained', async () => {
+        const all = await gw.streams();
+        return all.every((s) => s.sessions.length === 1 && s.sessions[0]!.endedAt && !s.sessions[0]!.draining) ? all : undefined;
       }, 20_000, 200);
       const metrics = await gw.metrics();
 
       const measured: Record<string, unknown> = {};
       for (const stream of ['bysize', 'bytime'] as const) {
-        const session = api.streams.find((s) => s.id === stream)!.sessions[0]!;
+        const session = streams.find((s) => s.id === stream)!.sessions[0]!;
         expect(session.remuxExit?.clean).toBe(true);
         expect(session.remuxBytes).toBeGreaterThan(0);
         expect(session.spooledBytes).toBe(session.remuxBytes);

@@ -16,16 +16,10 @@ import { startCamera } from '../helpers/camera.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { startGstPublisher } from '../helpers/gst-publisher.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { listStreamObjects } from '../helpers/objects.js';
 import { remuxCorpus } from '../helpers/remux-corpus.js';
 import { RtmpTestPublisher } from '../helpers/rtmp-publisher.js';
-
-interface ApiStream {
-  id: string;
-  publishing: boolean;
-  sessions: Array<{ id: string; remux: string | null; endedAt?: string | null; draining: boolean; objects: string[] }>;
-}
 
 function g711Camera(url: string, seconds: number, codec: 'pcm_alaw' | 'pcm_mulaw') {
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25',
@@ -94,7 +88,7 @@ ${STREAMS.map((s) => `  - { id: ${s}, key: k-${s} }`).join('\n')}
     expect(alaw.code, alaw.stderr).toBe(0);
     expect(ulaw.code, ulaw.stderr).toBe(0);
 
-    const streams = async () => (await gw.get<{ streams: ApiStream[] }>('/api/v1/streams')).streams;
+    const streams = () => gw.streams();
     await waitFor('every session ended and drained', async () => {
       const all = await streams();
       return STREAMS.every((id) => {

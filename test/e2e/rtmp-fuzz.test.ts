@@ -19,7 +19,7 @@ import { prng } from '../../src/util/prng.js';
 import { startCamera } from '../helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { listStreamObjects } from '../helpers/objects.js';
 import { remuxCorpus } from '../helpers/remux-corpus.js';
 
@@ -74,7 +74,8 @@ describe('RTMP fuzzing against the running gateway (bounded)', () => {
     root = join(dir, 'objects');
     gw = await startGateway(dir, (p) => `
 dataDir: ${join(dir, 'data')}
-log: { level: error }
+# info: the gateway reports the ports it bound in its "gateway started" line (the fuzz cases then log a warn line each)
+log: { level: info }
 server:
   rtmp:
     host: 127.0.0.1
@@ -119,7 +120,7 @@ streams:
     let rssMax = rss0;
     const sampler = setInterval(() => { void rssBytes(pid).then((r) => { rssMax = Math.max(rssMax, r); }); }, 100);
     const honest = startCamera({ url: `rtmp://127.0.0.1:${port}/live/cam1?key=k1`, seconds: 24 });
-    await waitFor('cam1 publishing', async () => (await gw.get<{ streams: Array<{ id: string; publishing: boolean }> }>('/api/v1/streams')).streams.find((s) => s.id === 'cam1')?.publishing, 10_000);
+    await waitFor('cam1 publishing', async () => (await gw.streams()).find((s) => s.id === 'cam1')?.publishing, 10_000);
 
     const counts: Record<string, number> = {};
     const t0 = Date.now();
@@ -222,8 +223,7 @@ streams:
     for (const [id, seconds] of [['cam1', 24], ['cam2', 4]] as const) {
       const objects = await waitFor(`${id} recorded`, async () => {
         const o = await listStreamObjects(store, id);
-        const api = await gw.get<{ streams: Array<{ id: string; sessions: Array<{ endedAt: string | null; draining: boolean }> }> }>('/api/v1/streams');
-        const done = api.streams.find((s) => s.id === id)!.sessions.every((s) => s.endedAt && !s.draining);
+        const done = (await gw.streams()).find((s) => s.id === id)!.sessions.every((s) => s.endedAt && !s.draining);
         return done && o.length > 0 ? o : undefined;
       }, 20_000, 200);
       expect(objects, id).toHaveLength(1);

@@ -13,6 +13,7 @@ import { Spool, type SpoolHooks } from '../../src/spool/spool.js';
 import type { SpoolOptions } from '../../src/spool/types.js';
 import type { AppendableStore } from '../../src/store/types.js';
 import { createLogger } from '../../src/util/logger.js';
+import { waitFor } from './wait.js';
 
 export const FIXTURE = new URL('../../fixtures/av-frag200ms.mp4', import.meta.url).pathname;
 
@@ -42,10 +43,10 @@ export async function startSpool(opts: SpoolOptions, hooks: SpoolHooks = {}): Pr
   return { spool, sessions };
 }
 
-/** The init segment, then every fragment, as the remuxer hands them to the spool. */
-export function feed(session: SessionSpool, init: InitSegment, fragments: readonly MediaFragment[], t0 = 1): void {
+/** The init segment (received at `t0`), then every fragment (`stepMs` apart), as the remuxer hands them to the spool. */
+export function feed(session: SessionSpool, init: InitSegment, fragments: readonly MediaFragment[], t0 = 1, stepMs = 1): void {
   session.append({ kind: 'init', receivedAt: t0 }, init.bytes);
-  fragments.forEach((f, i) => session.append({ kind: 'fragment', receivedAt: t0 + 1 + i, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes));
+  fragments.forEach((f, i) => session.append({ kind: 'fragment', receivedAt: t0 + (i + 1) * stepMs, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes));
 }
 
 /** An appender of stream cam1 writing `{stream}/object.mp4`: no flush delay, fast retries, no rollover. */
@@ -67,7 +68,7 @@ export async function leaveUnfinishedSession(dataDir: string, sessionId = 'previ
   const s = await spool.openSession('cam1', sessionId);
   const frags = f.fragments.slice(0, fragments);
   feed(s, f.init, frags);
-  while (s.readableSeq < frags.length + 1) await new Promise((r) => setTimeout(r, 5));
+  await waitFor('the session spooled', () => s.readableSeq >= frags.length + 1, 10_000, 5);
   const bytes = s.bytes;
   await spool.close();
   return { dir: s.dir, bytes, expected: Buffer.concat([f.init.bytes, ...frags.map((x) => x.bytes)]) };

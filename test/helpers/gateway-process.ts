@@ -1,19 +1,45 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, waitFor } from './net.js';
+import type { SessionSummary } from '../../src/stream/session-recorder.js';
+import { waitFor } from './wait.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 // The tsx loader, resolved from the repo (the gateway runs with its cwd in a temp dir).
 const TSX = import.meta.resolve('tsx');
 
+/** A session as GET /api/v1/streams shows it (the summary fields once the session has them). */
+export interface ApiSession extends Partial<Omit<SessionSummary, 'id'>> {
+  id: string;
+  recovered: boolean;
+  /** Not everything this session recorded is in the store yet. */
+  draining: boolean;
+  remuxerPid: number | null;
+  halted: boolean;
+  objects: string[];
+  currentObject: string | null;
+  position: number;
+}
+
+/** A stream as GET /api/v1/streams shows it. */
+export interface ApiStream {
+  id: string;
+  configured: boolean;
+  enabled: boolean;
+  publishing: boolean;
+  sessions: ApiSession[];
+}
+
 export interface GatewayProcess {
   proc: ChildProcess;
+  /** The ports the gateway bound (read from its `gateway started` line). */
   rtmpPort: number;
   httpPort: number;
   configFile: string;
   logs(): string;
   get<T = unknown>(path: string): Promise<T>;
+  /** GET /api/v1/streams. */
+  streams(): Promise<ApiStream[]>;
   metrics(): Promise<string>;
   /** SIGTERM and wait for the exit code. */
   stop(): Promise<number | null>;
@@ -21,32 +47,80 @@ export interface GatewayProcess {
   kill(): Promise<void>;
 }
 
-/** Runs the real CLI (`appendcast run`) from source in a child process, as an operator would. */
+interface Bound {
+  rtmp: number;
+  http: number;
+}
+
+/** The ports in the gateway's `gateway started` log line (pino JSON on stdout), once it has printed it. */
+export function boundPorts(stdout: string): Bound | undefined {
+  for (const line of stdout.split('\n')) {
+    if (!line.includes('"gateway started"')) continue;
+    let j: { msg?: unknown; rtmp?: { port?: unknown }; http?: { port?: unknown } };
+    try {
+      j = JSON.parse(line) as typeof j;
+    } catch {
+      continue; // a partial line: the rest has not arrived yet
+    }
+    const rtmp = j.rtmp?.port;
+    const http = j.http?.port;
+    if (j.msg === 'gateway started' && typeof rtmp === 'number' && typeof http === 'number' && rtmp > 0 && http > 0) return { rtmp, http };
+  }
+  return undefined;
+}
+
+/**
+ * Runs the real CLI (`appendcast run`) from source in a child process, as an operator would. The
+ * config's ports are 0 unless `ports` names them (a restart on the same ports): the gateway binds
+ * what it gets and reports it in its `gateway started` line, which is read here (so the config must
+ * log at info or below).
+ */
 export async function startGateway(
   dir: string,
   yamlBody: (ports: { rtmp: number; http: number }) => string,
   env: NodeJS.ProcessEnv = {},
-  ports?: { rtmp: number; http: number },
+  ports: { rtmp: number; http: number } = { rtmp: 0, http: 0 },
 ): Promise<GatewayProcess> {
-  const rtmpPort = ports?.rtmp ?? (await freePort());
-  const httpPort = ports?.http ?? (await freePort());
   const configFile = join(dir, 'appendcast.yaml');
-  await writeFile(configFile, yamlBody({ rtmp: rtmpPort, http: httpPort }));
+  await writeFile(configFile, yamlBody(ports));
   const proc = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), 'run', '--config', configFile], {
     cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
   });
   let out = '';
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => { out += s; });
+  let stdout = ''; // until the started line has been read
+  let bound: Bound | undefined;
+  proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    out += s;
+    if (bound === undefined) stdout += s;
+  });
   proc.stderr!.setEncoding('utf8').on('data', (s: string) => { out += s; });
   const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
-  const base = `http://127.0.0.1:${httpPort}`;
+  const kill = async (): Promise<void> => {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    await exited;
+  };
+  try {
+    bound = await waitFor('the gateway started line (its bound ports)', () => {
+      if (proc.exitCode !== null) throw new Error(`gateway exited with ${proc.exitCode}:\n${out}`);
+      return boundPorts(stdout);
+    }, 20_000, 20);
+  } catch (err) {
+    await kill();
+    throw err;
+  }
+  stdout = '';
+  const base = `http://127.0.0.1:${bound.http}`;
+  const get = async <T>(path: string): Promise<T> => {
+    const r = await fetch(base + path);
+    if (!r.ok) throw new Error(`GET ${path}: ${r.status}`);
+    return (await r.json()) as T;
+  };
   const g: GatewayProcess = {
-    proc, rtmpPort, httpPort, configFile,
+    proc, rtmpPort: bound.rtmp, httpPort: bound.http, configFile,
     logs: () => out,
-    async get<T>(path: string) {
-      const r = await fetch(base + path);
-      if (!r.ok) throw new Error(`GET ${path}: ${r.status}`);
-      return (await r.json()) as T;
+    get,
+    async streams() {
+      return (await get<{ streams: ApiStream[] }>('/api/v1/streams')).streams;
     },
     async metrics() {
       return (await fetch(base + '/metrics')).text();
@@ -55,10 +129,7 @@ export async function startGateway(
       if (proc.exitCode === null) proc.kill('SIGTERM');
       return exited;
     },
-    async kill() {
-      if (proc.exitCode === null) proc.kill('SIGKILL');
-      await exited;
-    },
+    kill,
   };
   try {
     await waitFor('gateway /healthz', async () => {

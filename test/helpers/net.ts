@@ -1,6 +1,11 @@
 import { createServer } from 'node:net';
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1. Racy by nature (another process may take it
+ * before it is used): only for a port nothing may listen on, or one a test must name before the
+ * server that will use it exists (ffmpeg's one-shot listener, a store that comes up later, a port
+ * checked to stay free). A server that can bind port 0 and report its port does that instead.
+ */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -13,12 +18,5 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 50): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** Kept here too for older imports (scripts/bench-ingest.ts); the home is ./wait.ts. */
+export { waitFor } from './wait.js';

@@ -7,6 +7,7 @@
  * copies (all but the first object's), so the stitched bytes of a session that lost nothing equal
  * what its remuxer wrote, byte for byte.
  */
+import { expect } from 'vitest';
 import { Fmp4Splitter, type MediaFragment } from '../../src/container/index.js';
 import type { IndexLine } from '../../src/appender/index-writer.js';
 import type { AppendableStore } from '../../src/store/types.js';
@@ -35,11 +36,16 @@ export function isIndexKey(key: string): boolean {
   return key.endsWith(INDEX_SUFFIX);
 }
 
+/** Everything a stream yields (a store read, a file stream), as one buffer. */
+export async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of stream) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(parts);
+}
+
 /** The whole object (a store read is a stream). */
 export async function readObject(store: AppendableStore, key: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of await store.read(key)) parts.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(parts);
+  return readAll(await store.read(key));
 }
 
 /**
@@ -87,24 +93,35 @@ export function splitObject(bytes: Buffer): ObjectParts {
 
 /**
  * One session's objects (in object-seq order) as one byte stream: the first whole, the others
- * without their leading init segment. Throws if a later object does not start with the same init
- * segment as the first: that would not be a rollover of the same remuxer output.
+ * without their leading init segment. Throws if an object does not start with the session's init
+ * segment (`init` when given, else the first object's own): that would not be a rollover of the
+ * same remuxer output.
  */
-export function stitch(objects: readonly Buffer[]): Buffer {
+export function stitch(objects: readonly Buffer[], init?: Buffer): Buffer {
   if (objects.length === 0) return Buffer.alloc(0);
-  const init = splitObject(objects[0]!).init;
-  if (!init) throw new Error('the first object does not start with an init segment');
-  const rest = objects.slice(1).map((bytes, i) => {
-    if (!bytes.subarray(0, init.length).equals(init)) throw new Error(`object ${i + 1} does not start with the session's init segment`);
-    return bytes.subarray(init.length);
+  const head = init ?? splitObject(objects[0]!).init;
+  if (!head) throw new Error('the first object does not start with an init segment');
+  objects.forEach((bytes, i) => {
+    if (!bytes.subarray(0, head.length).equals(head)) throw new Error(`object ${i} does not start with the session's init segment`);
   });
-  return Buffer.concat([objects[0]!, ...rest]);
+  return Buffer.concat([objects[0]!, ...objects.slice(1).map((bytes) => bytes.subarray(head.length))]);
 }
 
 /** The sidecar index of a media object, one parsed line per entry. */
 export async function readIndex(store: AppendableStore, key: string): Promise<IndexLine[]> {
   const text = (await readObject(store, `${key}${INDEX_SUFFIX}`)).toString('utf8');
   return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as IndexLine);
+}
+
+/** One index line per entry (`entries` of them), in order, each once, covering `objectBytes` exactly. */
+export function expectWholeIndex(lines: ReadonlyArray<{ offset: number; length: number }>, entries: number, objectBytes: number): void {
+  expect(lines).toHaveLength(entries);
+  let offset = 0;
+  for (const l of lines) {
+    expect(l.offset).toBe(offset);
+    offset += l.length;
+  }
+  expect(offset).toBe(objectBytes);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { freePort, waitFor } from './net.js';
+import { waitFor } from './wait.js';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const TSX = import.meta.resolve('tsx');
@@ -12,29 +12,51 @@ export interface ServeOssProcess {
   stop(): Promise<number | null>;
 }
 
-/** `appendcast serve-oss` in its own process, as docker-compose or a developer would run it. */
+/** The URL in serve-oss's `serve-oss listening` log line (pino JSON on stdout), once it has printed it. */
+function listeningUrl(stdout: string): string | undefined {
+  for (const line of stdout.split('\n')) {
+    if (!line.includes('"serve-oss listening"')) continue;
+    try {
+      const j = JSON.parse(line) as { msg?: unknown; url?: unknown };
+      if (j.msg === 'serve-oss listening' && typeof j.url === 'string') return j.url;
+    } catch {
+      // a partial line: the rest has not arrived yet
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `appendcast serve-oss` in its own process, as docker-compose or a developer would run it: on port
+ * 0, its URL read from its `serve-oss listening` line (so it logs at info).
+ */
 export async function startServeOss(root: string, bucket: string, creds: { id: string; secret: string }, extra: string[] = []): Promise<ServeOssProcess> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', TSX, CLI, 'serve-oss', '--root', root, '--port', String(port), '--bucket', bucket, '--log-level', 'warn', ...extra], {
+  const proc = spawn(process.execPath, ['--import', TSX, CLI, 'serve-oss', '--root', root, '--port', '0', '--bucket', bucket, '--log-level', 'info', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, OSS_ACCESS_KEY_ID: creds.id, OSS_ACCESS_KEY_SECRET: creds.secret },
   });
   let out = '';
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => { out += s; });
+  let stdout = ''; // until the listening line has been read
+  let url: string | undefined;
+  proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    out += s;
+    if (url === undefined) stdout += s;
+  });
   proc.stderr!.setEncoding('utf8').on('data', (s: string) => { out += s; });
   const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor('serve-oss listening', async () => {
-    if (proc.exitCode !== null) throw new Error(`serve-oss exited ${proc.exitCode}: ${out}`);
-    try {
-      await fetch(url + '/');
-      return true;
-    } catch {
-      return false;
-    }
-  }, 20_000, 100);
+  try {
+    url = await waitFor('the serve-oss listening line', () => {
+      if (proc.exitCode !== null) throw new Error(`serve-oss exited ${proc.exitCode}: ${out}`);
+      return listeningUrl(stdout);
+    }, 20_000, 20);
+  } catch (err) {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    await exited;
+    throw err;
+  }
+  stdout = '';
   return {
-    proc, port, url, logs: () => out,
+    proc, port: Number(new URL(url).port), url, logs: () => out,
     stop: async () => {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       return exited;

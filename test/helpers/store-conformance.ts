@@ -4,7 +4,6 @@
  * Usage, in a test file: `describeStoreConformance('fs', async () => ({ store, cleanup, maxObjectBytes }))`.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Readable } from 'node:stream';
 import {
   InvalidKeyError,
   InvalidRangeError,
@@ -14,6 +13,8 @@ import {
   PositionNotEqualToLengthError,
 } from '../../src/store/errors.js';
 import type { AppendableStore } from '../../src/store/types.js';
+import { rejectionOf } from './expect-error.js';
+import { readAll } from './objects.js';
 
 export interface ConformanceFixture {
   store: AppendableStore;
@@ -25,22 +26,6 @@ export interface ConformanceFixture {
 const CAP_TEST_LIMIT = 64 * 1024 * 1024;
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of stream) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(parts);
-}
-
-/** The rejection of `p`, asserting that it does reject. */
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject');
-}
 
 async function expectPositionError(p: Promise<unknown>, currentLength: number, position: number): Promise<void> {
   const err = await rejectionOf(p);

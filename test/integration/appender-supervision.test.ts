@@ -9,7 +9,8 @@ import type { SessionSpool } from '../../src/spool/session-spool.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { createLogger } from '../../src/util/logger.js';
 import { metricValue } from '../helpers/gateway-process.js';
-import { freePort, waitFor } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { readObject } from '../helpers/objects.js';
 import { appenderFor, feed, fixture, leaveUnfinishedSession, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 

@@ -16,9 +16,9 @@ import { parseAacConfig } from '../../src/media/codec/aac-config.js';
 import { parseAvcConfig, parseAvcSps } from '../../src/media/codec/avc-config.js';
 import { BitReader, unescapeRbsp } from '../../src/media/codec/bit-reader.js';
 import { hevcCodecString, parseHevcConfig, parseHevcSps } from '../../src/media/codec/hevc-config.js';
-import { MediaError, type MediaErrorReason } from '../../src/media/errors.js';
 import { readFlv } from '../../src/media/flv/flv-file.js';
 import { parseFlvTag } from '../../src/media/flv/flv-tag.js';
+import { expectMediaError } from '../helpers/expect-error.js';
 
 const run = promisify(execFile);
 const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
@@ -67,18 +67,6 @@ async function x265(name: string, size: string, extra: string[], params = ''): P
   const track = readFragmentedMp4(await readFile(file)).tracks.find((t) => t.kind === 'video');
   if (track?.config == null) throw new Error('no hvcC');
   return { record: track.config, probed: await ffprobeVideo(file) };
-}
-
-function expectMediaError(fn: () => unknown, reason: MediaErrorReason): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(MediaError);
-    expect((err as MediaError).reason).toBe(reason);
-    expect((err as MediaError).code).toBe('APC_ERR_MEDIA_INVALID');
-    return;
-  }
-  throw new Error(`expected MediaError ${reason}`);
 }
 
 const sarOf = (s: { num: number; den: number }): string => `${s.num}:${s.den}`;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FsStore } from '../../src/store/fs/fs-store.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TSX = import.meta.resolve('tsx');
 const CHILD = new URL('../helpers/fs-appender-child.ts', import.meta.url).pathname;

@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appendFile, mkdtemp, readFile, readdir, rm, truncate, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { StoreIntegrityError } from '../../src/store/fs/fs-errors.js';
 import { StoreClosedError } from '../../src/store/errors.js';
@@ -14,24 +13,12 @@ import {
   PositionNotEqualToLengthError,
 } from '../../src/store/errors.js';
 import { isValidKey, validateKey } from '../../src/store/keys.js';
+import { rejectionOf } from '../helpers/expect-error.js';
+import { readAll } from '../helpers/objects.js';
 import { describeStoreConformance } from '../helpers/store-conformance.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-async function readAll(stream: Readable): Promise<string> {
-  const parts: Buffer[] = [];
-  for await (const chunk of stream) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(parts).toString();
-}
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject');
-}
+const readText = async (stream: AsyncIterable<unknown>): Promise<string> => (await readAll(stream)).toString();
 
 async function walkFiles(dir: string, rel = ''): Promise<string[]> {
   const out: string[] = [];
@@ -108,7 +95,7 @@ describe('FsStore (fs only)', () => {
 
     const b = open();
     expect(await b.head('cam/x.mp4')).toMatchObject({ size: 5, nextPosition: 5, crc64: crc64(enc('hello')) });
-    expect(await readAll(await b.read('cam/x.mp4'))).toBe('hello');
+    expect(await readText(await b.read('cam/x.mp4'))).toBe('hello');
     expect((await b.list('cam/'))[0]?.size).toBe(5);
     const err = await rejectionOf(b.append('cam/x.mp4', 12, [enc('!')]));
     expect(err).toBeInstanceOf(PositionNotEqualToLengthError);
@@ -116,7 +103,7 @@ describe('FsStore (fs only)', () => {
 
     expect(await b.append('cam/x.mp4', 5, [enc('world')])).toEqual({ nextPosition: 10, crc64: crc64(enc('helloworld')) });
     expect(await readFile(join(root, 'cam/x.mp4'), 'utf8')).toBe('helloworld');
-    expect(await readAll(await b.read('cam/x.mp4'))).toBe('helloworld');
+    expect(await readText(await b.read('cam/x.mp4'))).toBe('helloworld');
   });
 
   it('treats a create that died before its rename as absent', async () => {
@@ -127,7 +114,7 @@ describe('FsStore (fs only)', () => {
     expect(await store.head('cam/y.mp4')).toBeNull();
     expect(await store.list('cam/')).toEqual([]);
     expect(await store.append('cam/y.mp4', 0, [enc('abc')])).toEqual({ nextPosition: 3, crc64: 3231342946509354535n });
-    expect(await readAll(await store.read('cam/y.mp4'))).toBe('abc');
+    expect(await readText(await store.read('cam/y.mp4'))).toBe('abc');
   });
 
   it('reports acknowledged bytes that went missing as an integrity error', async () => {
@@ -147,7 +134,7 @@ describe('FsStore (fs only)', () => {
     await writeFile(join(root, 'dropped/file.bin'), 'copied in');
     expect(await store.head('dropped/file.bin')).toMatchObject({ size: 9, appendable: false, crc64: undefined, metadata: {} });
     expect(await store.list('dropped/')).toMatchObject([{ key: 'dropped/file.bin', size: 9, appendable: false }]);
-    expect(await readAll(await store.read('dropped/file.bin', { start: 7 }))).toBe('in');
+    expect(await readText(await store.read('dropped/file.bin', { start: 7 }))).toBe('in');
     expect(await rejectionOf(store.append('dropped/file.bin', 9, [enc('x')]))).toBeInstanceOf(ObjectNotAppendableError);
     await store.put('dropped/file.bin', enc('abc'));
     expect((await store.head('dropped/file.bin'))?.crc64).toBe(3231342946509354535n);
@@ -163,7 +150,7 @@ describe('FsStore (fs only)', () => {
     expect(await b.append('p/x', 3, [enc('test')])).toEqual({ nextPosition: 7, crc64: 3454605731697256492n });
     await b.close();
     const c = open();
-    expect(await readAll(await c.read('p/x'))).toBe('abctest');
+    expect(await readText(await c.read('p/x'))).toBe('abctest');
     expect((await c.head('p/x'))?.crc64).toBe(3454605731697256492n);
   });
 
@@ -182,7 +169,7 @@ describe('FsStore (fs only)', () => {
     await store.append('snap/x', 0, [enc('first')]);
     const stream = await store.read('snap/x');
     await store.append('snap/x', 5, [enc('-second')]);
-    expect(await readAll(stream)).toBe('first');
+    expect(await readText(stream)).toBe('first');
   });
 
   it('refuses keys that cannot be a distinct file path', async () => {

@@ -9,7 +9,8 @@ import { ErrorCode } from '../../src/errors.js';
 import { Gateway } from '../../src/gateway.js';
 import { OssLocalServer } from '../../src/serve-oss/server.js';
 import { createLogger } from '../../src/util/logger.js';
-import { freePort, waitFor } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { leaveUnfinishedSession, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;

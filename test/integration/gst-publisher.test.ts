@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { aacEncoder, gstElementsAvailable, startGstPublisher } from '../helpers/gst-publisher.js';
 import type { GstRtmpSink } from '../helpers/gst-publisher.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { freePort, waitFor } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'appendcast-gst-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -9,12 +9,11 @@ import { FsStore } from '../../src/store/fs/fs-store.js';
 import { OssTransportError } from '../../src/store/oss/oss-errors.js';
 import type { AppendableStore } from '../../src/store/types.js';
 import { createLogger } from '../../src/util/logger.js';
-import { waitFor } from '../helpers/net.js';
-import { readObject } from '../helpers/objects.js';
+import { waitFor } from '../helpers/wait.js';
+import { expectWholeIndex, isIndexKey, readObject } from '../helpers/objects.js';
 import { appenderFor, fixture, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 
 const log = createLogger('silent');
-const isIndex = (key: string): boolean => key.endsWith('.index.jsonl');
 
 /**
  * The real fs store; its first index append commits, then its answer is lost: the request hangs
@@ -29,7 +28,7 @@ function losingFirstIndexAnswer(fs: FsStore): { store: AppendableStore; hanging:
     kind: fs.kind,
     async append(key, position, chunks, opts) {
       const r = await fs.append(key, position, chunks, opts);
-      if (isIndex(key) && !used) {
+      if (isIndexKey(key) && !used) {
         used = true;
         hanging = true;
         await gate;
@@ -57,17 +56,6 @@ async function publish(session: SessionSpool, a: SessionAppender, init: InitSegm
 
 async function indexLines(dir: string, key: string): Promise<Array<{ offset: number; length: number; seq?: number }>> {
   return (await readFile(join(dir, 'objects', `${key}.index.jsonl`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { offset: number; length: number; seq?: number });
-}
-
-/** One line per entry, in order, each once, covering the object exactly. */
-function expectWholeIndex(lines: Array<{ offset: number; length: number }>, entries: number, objectBytes: number): void {
-  expect(lines).toHaveLength(entries);
-  let offset = 0;
-  for (const l of lines) {
-    expect(l.offset).toBe(offset);
-    offset += l.length;
-  }
-  expect(offset).toBe(objectBytes);
 }
 
 const dirs: string[] = [];

@@ -19,7 +19,7 @@ import { readFlv } from '../../src/media/flv/flv-file.js';
 import { prng } from '../../src/util/prng.js';
 import { startCamera } from '../helpers/camera.js';
 import { remuxCorpus } from '../helpers/remux-corpus.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { PublishRefused, RtmpTestPublisher } from '../helpers/rtmp-publisher.js';
 
 interface Publish {

@@ -27,7 +27,8 @@ import { RtspSource, type RtspDownReason, type RtspSessionInfo, type RtspSourceO
 import { makeRedactor } from '../../src/ingest/rtsp/rtsp-url.js';
 import { gstElementsAvailable } from '../helpers/gst-publisher.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { freePort, waitFor } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { rtspServerUnavailable, startRtspServer, stopAllRtspServers, type RtspTestServer } from '../helpers/rtsp-server.js';
 
 const run = promisify(execFile);

@@ -6,7 +6,7 @@ import type { SpoolDroppedRange } from '../../src/spool/session-spool.js';
 import type { FsyncPolicy, JournalIo } from '../../src/spool/types.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { createLogger } from '../../src/util/logger.js';
-import { waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 import { readObject } from '../helpers/objects.js';
 import { appenderFor, fixture, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 

@@ -14,7 +14,9 @@ import { ServeOssUsageError, parseServeOssArgs, startServeOss } from '../../src/
 import { FaultInjector, FaultPlanError, parseFaultSpec } from '../../src/serve-oss/faults.js';
 import type { FaultKind, FaultPlan } from '../../src/serve-oss/faults.js';
 import { OssLocalServer } from '../../src/serve-oss/server.js';
-import { waitFor } from '../helpers/net.js';
+import { rejectionOf } from '../helpers/expect-error.js';
+import { readAll } from '../helpers/objects.js';
+import { waitFor } from '../helpers/wait.js';
 
 const AK = 'faults-ak';
 const SECRET = 'faults-secret-0123456789';
@@ -52,21 +54,6 @@ function storeFor(url: string, timeouts: Partial<OssTimeouts> = {}): OssStore {
   const store = new OssStore(cfg);
   cleanups.push(() => store.close());
   return store;
-}
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject');
-}
-
-async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of stream) parts.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(parts);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

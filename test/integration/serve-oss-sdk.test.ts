@@ -10,9 +10,10 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc64 } from '../../src/store/crc64.js';
 import { parseServeOssArgs, serveOssMain, ServeOssUsageError, startServeOss } from '../../src/serve-oss/cli.js';
-import { OssLocalServer } from '../../src/serve-oss/server.js';
+import { OssLocalServer, type OssLocalServerOptions } from '../../src/serve-oss/server.js';
 import { signV1 } from '../../src/store/oss/sign-v1.js';
-import { waitFor } from '../helpers/net.js';
+import { rejectionOf } from '../helpers/expect-error.js';
+import { waitFor } from '../helpers/wait.js';
 
 // ---------------------------------------------------------------------------------------------
 // The official SDK (CommonJS, no type declarations): typed here with only what the tests use.
@@ -78,14 +79,7 @@ function client(url: string, opts: { v4: boolean; sld?: boolean; accessKeyId?: s
   });
 }
 
-async function ossError(p: Promise<unknown>): Promise<AliOssError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as AliOssError;
-  }
-  throw new Error('expected the request to fail');
-}
+const ossError = async (p: Promise<unknown>): Promise<AliOssError> => (await rejectionOf(p)) as AliOssError;
 
 function xmlField(xml: string, name: string): string | undefined {
   return new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1];
@@ -99,6 +93,21 @@ async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'serve-oss-'));
 }
 
+/** A server on port 0 over a fresh temp dir: AK/SK known, bucket BUCKET, no fsync, silent. */
+async function startLocal(over: Partial<OssLocalServerOptions> = {}): Promise<{ dir: string; server: OssLocalServer; url: string; port: number }> {
+  const dir = await tempDir();
+  const server = new OssLocalServer({
+    root: dir, port: 0, credentials: [{ accessKeyId: AK, accessKeySecret: SK }], buckets: [BUCKET], fsync: 'never', logger: silent, ...over,
+  });
+  const { url, port } = await server.start();
+  return { dir, server, url, port };
+}
+
+async function stopLocal(local: { dir: string; server: OssLocalServer }): Promise<void> {
+  await local.server.close();
+  await rm(local.dir, { recursive: true, force: true });
+}
+
 // ---------------------------------------------------------------------------------------------
 // ali-oss, V1 and V4, path style (sldEnable) and virtual-hosted (IP endpoint → bucket in Host)
 // ---------------------------------------------------------------------------------------------
@@ -108,21 +117,11 @@ describe('serve-oss with the real ali-oss client', () => {
   let url: string;
 
   beforeAll(async () => {
-    dir = await tempDir();
-    server = new OssLocalServer({
-      root: dir,
-      port: 0,
-      credentials: [{ accessKeyId: AK, accessKeySecret: SK }],
-      buckets: [BUCKET],
-      fsync: 'never',
-      logger: silent,
-    });
-    ({ url } = await server.start());
+    ({ dir, server, url } = await startLocal());
   });
 
   afterAll(async () => {
-    await server.close();
-    await rm(dir, { recursive: true, force: true });
+    await stopLocal({ dir, server });
   });
 
   describe.each([
@@ -396,23 +395,12 @@ describe('serve-oss clock skew', () => {
   let url: string;
 
   beforeAll(async () => {
-    dir = await tempDir();
     // The server's clock runs 20 minutes ahead of the client's: past OSS's 15-minute window.
-    server = new OssLocalServer({
-      root: dir,
-      port: 0,
-      credentials: [{ accessKeyId: AK, accessKeySecret: SK }],
-      buckets: [BUCKET],
-      fsync: 'never',
-      logger: silent,
-      now: () => new Date(Date.now() + 20 * 60_000),
-    });
-    ({ url } = await server.start());
+    ({ dir, server, url } = await startLocal({ now: () => new Date(Date.now() + 20 * 60_000) }));
   });
 
   afterAll(async () => {
-    await server.close();
-    await rm(dir, { recursive: true, force: true });
+    await stopLocal({ dir, server });
   });
 
   it.each([false, true])('refuses a stale request with RequestTimeTooSkewed (V4: %s)', async (v4) => {
@@ -443,19 +431,7 @@ describe('serve-oss over plain HTTP (anonymous)', () => {
   const obj = (k: string): string => `${url}/${BUCKET}/${k}`;
 
   beforeAll(async () => {
-    dir = await tempDir();
-    server = new OssLocalServer({
-      root: dir,
-      port: 0,
-      anonymous: true,
-      credentials: [],
-      buckets: [BUCKET],
-      fsync: 'never',
-      logger: silent,
-      maxObjectBytes: 4096,
-      maxRequestBytes: 8192,
-    });
-    ({ url, port } = await server.start());
+    ({ dir, server, url, port } = await startLocal({ anonymous: true, credentials: [], maxObjectBytes: 4096, maxRequestBytes: 8192 }));
     const r = await fetch(obj('range.bin'), { method: 'POST', body: object });
     expect(r.status).toBe(405); // POST without ?append is no operation here
     const put = await fetch(`${obj('range.bin')}?position=0&append`, { method: 'POST', body: object });
@@ -464,8 +440,7 @@ describe('serve-oss over plain HTTP (anonymous)', () => {
   });
 
   afterAll(async () => {
-    await server.close();
-    await rm(dir, { recursive: true, force: true });
+    await stopLocal({ dir, server });
   });
 
   async function get(range: string, standard: boolean): Promise<{ status: number; body: Buffer; headers: Headers }> {

@@ -7,14 +7,13 @@ import type { FlushPolicy, RolloverPolicy } from '../../src/config/index.js';
 import { Fmp4Splitter, type InitSegment, type MediaFragment } from '../../src/container/index.js';
 import type { SessionSpool } from '../../src/spool/session-spool.js';
 import { Spool } from '../../src/spool/spool.js';
-import type { SpoolOptions } from '../../src/spool/types.js';
 import { crc64Of } from '../../src/store/crc64.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import type { AppendableStore } from '../../src/store/types.js';
 import { createLogger } from '../../src/util/logger.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { readObject } from '../helpers/objects.js';
-import { FIXTURE, fixture } from '../helpers/appender-fixture.js';
+import { appenderFor, feed, FIXTURE, fixture, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
+import { expectWholeIndex, isIndexKey, listStreamObjects, readObject, stitch } from '../helpers/objects.js';
 import { OssServiceError, OssTransportError } from '../../src/store/oss/oss-errors.js';
 
 const ossBody = (code: string) => ({ code, message: code, requestId: undefined, ec: undefined, hostId: undefined, recommendDoc: undefined, serverTime: undefined });
@@ -45,21 +44,16 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-function spoolOptions(dir: string, over: Partial<SpoolOptions> = {}): SpoolOptions {
-  return {
-    dir: join(dir, 'spool'), fsync: 'never', fsyncIntervalMs: 1000, quotaBytesPerStream: 1 << 30, quotaBytesTotal: 1 << 30,
-    memoryBytesPerStream: 1 << 20, segmentBytes: 1 << 20, ...over,
-  };
-}
-
 const FLUSH0: FlushPolicy = { maxBytes: 4 << 20, maxDelayMs: 0 };
 const NO_ROLLOVER: RolloverPolicy = { maxBytes: 4 * 1024 ** 3, maxDurationSeconds: null, alignToClock: false };
+/** A 1 MiB memory window (the fixture's default is 64 MiB). */
+const SPOOL_MEMORY = { memoryBytesPerStream: 1 << 20 };
 
+/** An appender (dated keys) whose events are recorded. */
 function makeAppender(session: SessionSpool, store: AppendableStore, over: { flush?: FlushPolicy; rollover?: RolloverPolicy; now?: () => number } = {}) {
-  const appender = new SessionAppender({
-    stream: 'cam1', spool: session, store, keyTemplate: '{stream}/{yyyy}{MM}{dd}-{HH}{mm}{ss}.mp4', contentType: 'video/mp4',
-    flush: over.flush ?? FLUSH0, rollover: over.rollover ?? NO_ROLLOVER, retry: { baseDelayMs: 5, maxDelayMs: 50, haltedProbeSeconds: 0.2 },
-    logger: log, ...(over.now ? { now: over.now } : {}),
+  const appender = appenderFor(session, store, {
+    keyTemplate: '{stream}/{yyyy}{MM}{dd}-{HH}{mm}{ss}.mp4', flush: over.flush ?? FLUSH0, rollover: over.rollover ?? NO_ROLLOVER,
+    ...(over.now ? { now: over.now } : {}),
   });
   const events = { rollovers: [] as string[], reconciled: [] as string[], errors: [] as string[], halted: [] as boolean[] };
   appender.on('rollover', (r) => events.rollovers.push(r));
@@ -73,36 +67,22 @@ async function harness(store?: (fs: FsStore) => AppendableStore, over: Parameter
   const dir = await mkdtemp(join(tmpdir(), 'apc-appender-'));
   dirs.push(dir);
   const fs = new FsStore({ root: join(dir, 'objects'), fsync: 'never' });
-  const spool = new Spool(spoolOptions(dir), { logger: log });
-  await spool.start();
+  const { spool } = await startSpool(spoolOptions(dir, SPOOL_MEMORY), { logger: log });
   const session = await spool.openSession('cam1', 'sess-1');
   const { appender, events } = makeAppender(session, store ? store(fs) : fs, over);
   return { dir, store: fs, spool, session, appender, events };
 }
 
-function feed(session: SessionSpool, init: InitSegment, fragments: MediaFragment[], t0 = 1_000_000): void {
-  session.append({ kind: 'init', receivedAt: t0 }, init.bytes);
-  fragments.forEach((f, i) => session.append({ kind: 'fragment', receivedAt: t0 + (i + 1) * 200, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes));
-}
+/** The init, then the fragments 200 ms apart (live), from `t0`. */
+const feedLive = (session: SessionSpool, init: InitSegment, fragments: readonly MediaFragment[], t0 = 1_000_000): void => feed(session, init, fragments, t0, 200);
 
 /** Media objects of the session in order (by the object-seq metadata), with their bytes. */
 async function objects(store: FsStore): Promise<Array<{ key: string; bytes: Buffer; seq: number }>> {
-  const list = (await store.list('cam1/')).filter((e) => !e.key.endsWith('.index.jsonl'));
-  const out = [];
-  for (const e of list) {
-    const h = (await store.head(e.key))!;
-    out.push({ key: e.key, bytes: await readObject(store, e.key), seq: Number(h.metadata['appendcast-object-seq']) });
-  }
-  return out.sort((a, b) => a.seq - b.seq);
+  return Promise.all((await listStreamObjects(store, 'cam1')).map(async (o) => ({ key: o.key, bytes: await readObject(store, o.key), seq: o.seq })));
 }
 
 /** Objects in order, the repeated init dropped from all but the first, must equal the remuxer's bytes. */
-function stitched(objs: Array<{ bytes: Buffer }>, init: Buffer): Buffer {
-  return Buffer.concat(objs.map((o, i) => {
-    expect(o.bytes.subarray(0, init.length).equals(init)).toBe(true); // every object starts with the init segment
-    return i === 0 ? o.bytes : o.bytes.subarray(init.length);
-  }));
-}
+const stitched = (objs: Array<{ bytes: Buffer }>, init: Buffer): Buffer => stitch(objs.map((o) => o.bytes), init);
 
 async function checkPlayable(dir: string, objs: Array<{ key: string; bytes: Buffer }>): Promise<number> {
   let total = 0;
@@ -123,7 +103,7 @@ describe('SessionAppender', () => {
     const appended: number[] = [];
     h.appender.on('appended', (a) => appended.push(a.entries));
     h.appender.start();
-    feed(h.session, init, fragments);
+    feedLive(h.session, init, fragments);
     await h.session.seal();
     expect(await h.appender.whenDone()).toBe('finished');
     const objs = await objects(h.store);
@@ -145,7 +125,7 @@ describe('SessionAppender', () => {
     const maxBytes = Math.floor(bytes.length / 3);
     const h = await harness(undefined, { rollover: { ...NO_ROLLOVER, maxBytes } });
     h.appender.start();
-    feed(h.session, init, fragments);
+    feedLive(h.session, init, fragments);
     await h.session.seal();
     expect(await h.appender.whenDone()).toBe('finished');
     const objs = await objects(h.store);
@@ -188,8 +168,8 @@ describe('SessionAppender', () => {
     const { bytes, init, fragments } = await fixture();
     const h = await harness();
     h.appender.start();
-    feed(h.session, init, fragments.slice(0, 5));
-    feed(h.session, init, fragments.slice(5), 2_000_000); // the remuxer sent its init again
+    feedLive(h.session, init, fragments.slice(0, 5));
+    feedLive(h.session, init, fragments.slice(5), 2_000_000); // the remuxer sent its init again
     await h.session.seal();
     expect(await h.appender.whenDone()).toBe('finished');
     const objs = await objects(h.store);
@@ -206,14 +186,14 @@ describe('SessionAppender', () => {
     // index trails the media in its own loop), so each sees the same sequence of faults.
     const calls = { media: 0, index: 0 };
     const h = await harness((fs) => withAppend(fs, async (key, position, chunks, opts) => {
-      const n = ++calls[key.endsWith('.index.jsonl') ? 'index' : 'media'];
+      const n = ++calls[isIndexKey(key) ? 'index' : 'media'];
       if (n % 4 === 0) throw new OssServiceError('POST', 'k', 503, ossBody('ServiceUnavailable'));
       const r = await fs.append(key, position, chunks, opts);
       if (n % 3 === 0) throw new OssTransportError('POST', 'k', 'headers', true, new Error('headers timeout'));
       return r;
     }), { flush: { maxBytes: 20_000, maxDelayMs: 0 } });
     h.appender.start();
-    feed(h.session, init, fragments);
+    feedLive(h.session, init, fragments);
     await h.session.seal();
     expect(await h.appender.whenDone()).toBe('finished');
     const objs = await objects(h.store);
@@ -225,13 +205,7 @@ describe('SessionAppender', () => {
     // The index went through the same faults and is whole: one line per entry, each once, in order.
     expect(calls.index).toBeGreaterThanOrEqual(4);
     const idx = (await readFile(join(h.dir, 'objects', objs[0]!.key + '.index.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { offset: number; length: number });
-    expect(idx).toHaveLength(1 + fragments.length);
-    let offset = 0;
-    for (const line of idx) {
-      expect(line.offset).toBe(offset);
-      offset += line.length;
-    }
-    expect(offset).toBe(bytes.length);
+    expectWholeIndex(idx, 1 + fragments.length, bytes.length);
     await h.spool.close();
   });
 
@@ -268,7 +242,7 @@ describe('SessionAppender', () => {
       return fs.append(...a);
     }));
     h.appender.start();
-    feed(h.session, init, fragments);
+    feedLive(h.session, init, fragments);
     await h.session.seal();
     await new Promise((r) => setTimeout(r, 300));
     expect(h.appender.halted).toBe(true);
@@ -299,7 +273,7 @@ describe('SessionAppender', () => {
       },
     }));
     h.appender.start();
-    feed(h.session, init, fragments);
+    feedLive(h.session, init, fragments);
     await h.session.seal();
     await vi.waitFor(() => expect(heads).toBe(1), { timeout: 5_000, interval: 5 });
     const closed = h.appender.close();
@@ -321,8 +295,7 @@ describe('SessionAppender', () => {
       // First life: the appender appends the init and the first fragments, then "crashes" while the
       // next append is in flight (we play its part: save the in-flight state, maybe append, stop).
       {
-        const spool = new Spool(spoolOptions(dir), { logger: log });
-        await spool.start();
+        const { spool } = await startSpool(spoolOptions(dir, SPOOL_MEMORY), { logger: log });
         const session = await spool.openSession('cam1', 'sess-crash');
         const { appender } = makeAppender(session, fs);
         const first = new Promise<void>((r) => appender.once('appended', () => r()));
@@ -352,8 +325,7 @@ describe('SessionAppender', () => {
         await spool.close();
       }
       // Second life: recover the spool and drain.
-      const spool = new Spool(spoolOptions(dir), { logger: log });
-      const sessions = await spool.start();
+      const { spool, sessions } = await startSpool(spoolOptions(dir, SPOOL_MEMORY), { logger: log });
       expect(sessions.map((s) => s.sessionId)).toEqual(['sess-crash']);
       const session = sessions[0]!;
       expect(session.cursor.inflight).toMatchObject({ fromSeq: 2, uptoSeq: 4 });

@@ -13,6 +13,7 @@ import { Spool, type SpoolHooks } from '../../src/spool/spool.js';
 import type { AppenderState, SpoolEntry, SpoolEntryMeta, SpoolOptions } from '../../src/spool/types.js';
 import { CRASH_SPOOL_OPTIONS, crashEntry } from '../helpers/spool-crash-child.js';
 import { prng } from '../../src/util/prng.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TSX = import.meta.resolve('tsx');
 const CHILD = new URL('../helpers/spool-crash-child.ts', import.meta.url).pathname;
@@ -67,11 +68,7 @@ function randomBytes(rnd: () => number, size: number): Buffer {
 }
 
 async function waitReadable(s: SessionSpool, upto: number, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (s.readableSeq < upto) {
-    if (Date.now() > end) throw new Error(`readableSeq stuck at ${s.readableSeq} (< ${upto})`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  await waitFor(`readableSeq ≥ ${upto}`, () => s.readableSeq >= upto, ms, 2);
 }
 
 async function readAll(s: SessionSpool, from: number, maxBytes = 1 << 20): Promise<SpoolEntry[]> {

@@ -4,14 +4,16 @@
  * (x265 defaults: open GOP, CRA keyframes, B-frames), H.264 only, AAC only. Expectations come from
  * ffprobe, so another ffmpeg build (Debian 13's 7.1) gives other bytes but the same verdicts.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContainerError, Mpeg2TsSplitter } from '../../src/container/index.js';
+import { Mpeg2TsSplitter } from '../../src/container/index.js';
 import type { ContainerOutput, InitSegment, MediaFragment } from '../../src/container/index.js';
 import { prng } from '../../src/util/prng.js';
+import { randomChunks } from '../helpers/bytes.js';
+import { fragmentsOf, initsOf, splitAll, splitFfmpegStdout, splitUntilContainerError, summary } from '../helpers/container.js';
 import { decodeErrors, probe } from '../helpers/media.js';
 
 const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
@@ -54,28 +56,7 @@ afterAll(() => {
 
 // ---------- helpers ----------
 
-function randomChunks(data: Buffer, rand: () => number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let at = 0; at < data.length; ) {
-    const size = Math.max(1, Math.floor(Math.exp(rand() * Math.log(64 * 1024))));
-    out.push(data.subarray(at, at + size));
-    at += size;
-  }
-  return out;
-}
-
-function split(chunks: readonly Uint8Array[]): ContainerOutput[] {
-  const s = new Mpeg2TsSplitter();
-  const out: ContainerOutput[] = [];
-  chunks.forEach((c, i) => out.push(...s.push(c, i)));
-  out.push(...s.flush());
-  return out;
-}
-
-const fragmentsOf = (outs: ContainerOutput[]): MediaFragment[] => outs.filter((o): o is MediaFragment => o.type === 'fragment');
-const initsOf = (outs: ContainerOutput[]): InitSegment[] => outs.filter((o): o is InitSegment => o.type === 'init');
-const summary = (outs: ContainerOutput[]): unknown[] =>
-  outs.map((o) => (o.type === 'fragment' ? [o.type, o.sequence, o.keyframe, o.startTime, o.duration, o.videoSamples, o.bytes.length] : [o.type, o.bytes.length]));
+const split = (chunks: readonly Uint8Array[]): ContainerOutput[] => splitAll(new Mpeg2TsSplitter(), chunks);
 
 interface ProbePacket {
   video: boolean;
@@ -238,19 +219,8 @@ describe('Mpeg2TsSplitter on ffmpeg streams joined together', () => {
   });
 
   it('splits ffmpeg stdout as it arrives from a pipe (the gateway setup)', async () => {
-    const ff = spawn(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'flv', '-i', flvFile, '-c', 'copy', '-f', 'mpegts', 'pipe:1'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
     const s = new Mpeg2TsSplitter();
-    const received: Buffer[] = [];
-    const outs: ContainerOutput[] = [];
-    const timer = setTimeout(() => ff.kill('SIGKILL'), 20_000);
-    ff.stdout.on('data', (chunk: Buffer) => {
-      received.push(chunk);
-      outs.push(...s.push(chunk));
-    });
-    const code = await new Promise<number | null>((resolve) => ff.on('close', resolve));
-    clearTimeout(timer);
+    const { code, received, outs } = await splitFfmpegStdout(['-re', '-f', 'flv', '-i', flvFile, '-c', 'copy', '-f', 'mpegts', 'pipe:1'], s);
     expect(code).toBe(0);
     outs.push(...s.flush());
     expect(received.length).toBeGreaterThan(1);
@@ -272,15 +242,8 @@ describe('Mpeg2TsSplitter on ffmpeg streams joined together', () => {
       const input = Buffer.from(readFileSync(files.get(name) as string));
       const flips = 1 + Math.floor(rand() * 6);
       for (let k = 0; k < flips; k++) input[Math.floor(rand() * input.length)]! ^= 1 << Math.floor(rand() * 8);
-      const s = new Mpeg2TsSplitter({ maxFragmentBytes: 1024 * 1024 });
-      const outs: ContainerOutput[] = [];
-      try {
-        for (const c of randomChunks(input, rand)) outs.push(...s.push(c));
-        outs.push(...s.flush());
-      } catch (err) {
-        expect(err).toBeInstanceOf(ContainerError);
-        failures++;
-      }
+      const { outs, failed } = splitUntilContainerError(new Mpeg2TsSplitter({ maxFragmentBytes: 1024 * 1024 }), randomChunks(input, rand));
+      if (failed) failures++;
       const joined = Buffer.concat(outs.map((o) => o.bytes));
       expect(joined.equals(input.subarray(0, joined.length))).toBe(true);
     }

@@ -6,18 +6,11 @@ import { AmfError, type AmfErrorReason } from '../../src/media/amf/errors.js';
 import { DEFAULT_AMF_LIMITS } from '../../src/ingest/rtmp/limits.js';
 import type { AmfObject, AmfValue } from '../../src/media/types.js';
 import { FFMPEG_ON_METADATA, FFMPEG_PLAY_CONNECT, FFMPEG_PUBLISH_CONNECT } from '../helpers/ffmpeg-amf-captures.js';
+import { thrownAs } from '../helpers/expect-error.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
-function amfError(fn: () => unknown): AmfError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AmfError);
-    return err as AmfError;
-  }
-  throw new Error('expected an AmfError, nothing was thrown');
-}
+const amfError = (fn: () => unknown): AmfError => thrownAs(fn, AmfError);
 
 function expectReason(fn: () => unknown, reason: AmfErrorReason): void {
   const err = amfError(fn);

@@ -1,65 +1,25 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+/**
+ * Fmp4Splitter on synthetic fMP4 built here box by box (sample tables, box sizes, errors) and on
+ * the committed fixtures read as bytes. ffmpeg-made streams and ffprobe's view of the fixtures are
+ * in test/integration/fmp4-splitter-ffmpeg.test.ts.
+ */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../src/errors.js';
-import { ContainerError, DEFAULT_MAX_BOX_BYTES, Fmp4Splitter } from '../../src/container/index.js';
-import type { ContainerOutput, InitSegment, MediaFragment } from '../../src/container/index.js';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_BOX_BYTES, Fmp4Splitter } from '../../src/container/index.js';
+import type { ContainerOutput, MediaFragment } from '../../src/container/index.js';
 import { prng } from '../../src/util/prng.js';
+import { randomChunks } from '../helpers/bytes.js';
+import { expectContainerError, fragmentsOf, initsOf, splitAll } from '../helpers/container.js';
+import { thrown } from '../helpers/expect-error.js';
 
 const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures');
-const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
-const FFPROBE = process.env.FFPROBE_PATH ?? 'ffprobe';
 
 // ---------- helpers ----------
 
-/** Cuts `data` into chunks of 1 B .. 64 KiB, log-uniformly so tiny and huge chunks both occur. */
-function randomChunks(data: Buffer, rand: () => number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let at = 0; at < data.length; ) {
-    const size = Math.max(1, Math.floor(Math.exp(rand() * Math.log(64 * 1024))));
-    out.push(data.subarray(at, at + size));
-    at += size;
-  }
-  return out;
-}
+const split = (chunks: readonly Uint8Array[], options?: { maxBoxBytes?: number }): ContainerOutput[] => splitAll(new Fmp4Splitter(options), chunks);
 
-function split(chunks: readonly Uint8Array[], options?: { maxBoxBytes?: number }): ContainerOutput[] {
-  const s = new Fmp4Splitter(options);
-  const out: ContainerOutput[] = [];
-  chunks.forEach((c, i) => out.push(...s.push(c, i)));
-  out.push(...s.flush());
-  return out;
-}
 
-const fragmentsOf = (outs: ContainerOutput[]): MediaFragment[] => outs.filter((o): o is MediaFragment => o.type === 'fragment');
-const initsOf = (outs: ContainerOutput[]): InitSegment[] => outs.filter((o): o is InitSegment => o.type === 'init');
-const summary = (outs: ContainerOutput[]): unknown[] =>
-  outs.map((o) =>
-    o.type === 'fragment'
-      ? [o.type, o.sequence, o.keyframe, o.startTime, o.duration, o.videoSamples, o.bytes.length]
-      : [o.type, o.bytes.length],
-  );
-
-function catchError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected an error');
-}
-
-function expectContainerError(err: unknown, pattern: RegExp): ContainerError {
-  expect(err).toBeInstanceOf(ContainerError);
-  const e = err as ContainerError;
-  expect(e.code).toBe(ErrorCode.ContainerInvalid);
-  expect(e.message).toMatch(pattern);
-  return e;
-}
-
-// ISO BMFF builders for synthetic streams
 const u32 = (n: number): Buffer => {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n >>> 0);
@@ -135,210 +95,7 @@ function traf(id: number, opts: { tfdt?: { version: 0 | 1; time: number }; defau
 const moof = (seq: number, ...trafs: Buffer[]): Buffer => box('moof', box('mfhd', full(0, 0), u32(seq)), ...trafs);
 const MDAT = box('mdat', Buffer.from('not really media'));
 
-// ---------- fixtures + ffprobe ----------
-
-interface Probe {
-  videoDuration: number | null;
-  streams: { id: number; kind: string; timescale: number; codec: string }[];
-  moofCount: number;
-  packets: { video: boolean; dts: number; key: boolean; pos: number }[];
-}
-
-function ffprobe(file: string): Probe {
-  const streams = JSON.parse(
-    execFileSync(FFPROBE, ['-v', 'error', '-show_entries', 'stream=index,id,codec_type,codec_tag_string,time_base,duration', '-of', 'json', file], {
-      encoding: 'utf8',
-    }),
-  ) as { streams: { index: number; id: string; codec_type: string; codec_tag_string: string; time_base: string; duration: string }[] };
-  const video = streams.streams.find((s) => s.codec_type === 'video');
-  const csv = execFileSync(FFPROBE, ['-v', 'error', '-show_entries', 'packet=stream_index,dts_time,pos,flags', '-of', 'csv=p=0', file], {
-    encoding: 'utf8',
-  });
-  const packets = csv
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [index, dts, pos, flags] = line.split(',');
-      return { video: Number(index) === video?.index, dts: Number(dts), pos: Number(pos), key: (flags ?? '').startsWith('K') };
-    });
-  // The mov demuxer logs every top-level box it reads at -v trace: count the moofs it saw.
-  const trace = spawnSync(FFPROBE, ['-v', 'trace', '-i', file], { encoding: 'utf8' });
-  const moofCount = (trace.stderr.match(/type:'moof' parent:'root'/g) ?? []).length;
-  return {
-    videoDuration: video ? Number(video.duration) : null,
-    streams: streams.streams.map((st) => ({
-      id: Number(st.id),
-      kind: st.codec_type,
-      timescale: Number(st.time_base.split('/')[1]),
-      codec: st.codec_tag_string,
-    })),
-    moofCount,
-    packets,
-  };
-}
-
-const FIXTURE_NAMES = ['av-gop1s', 'video-gop1s', 'av-frag200ms'] as const;
-
-describe('Fmp4Splitter on ffmpeg fixtures', () => {
-  for (const name of FIXTURE_NAMES) {
-    describe(name, () => {
-      const file = join(FIXTURES, `${name}.mp4`);
-      const data = readFileSync(file);
-      const reference = split([data]);
-      const probe = ffprobe(file);
-
-      it('reassembles byte-exactly and gives the same outputs under 200 random chunkings and 1-byte chunks', () => {
-        expect(Buffer.concat(reference.map((o) => o.bytes)).equals(data)).toBe(true);
-        const expected = summary(reference);
-        const rand = prng(0x5eed + name.length);
-        const chunkings: Buffer[][] = [Array.from({ length: data.length }, (_, i) => data.subarray(i, i + 1))];
-        for (let i = 0; i < 200; i++) chunkings.push(randomChunks(data, rand));
-        let sawTinyChunk = false;
-        let sawHugeChunk = false;
-        for (const chunks of chunkings) {
-          sawTinyChunk ||= chunks.some((c) => c.length < 8);
-          sawHugeChunk ||= chunks.some((c) => c.length > 32 * 1024);
-          const outs = split(chunks);
-          expect(Buffer.concat(outs.map((o) => o.bytes)).equals(data)).toBe(true);
-          expect(summary(outs)).toEqual(expected);
-          // receivedAt is the index of the push that delivered the fragment's last byte.
-          const ends: number[] = [];
-          chunks.reduce((end, c) => (ends.push(end + c.length), end + c.length), 0);
-          let offset = 0;
-          for (const o of outs) {
-            offset += o.bytes.length;
-            if (o.type === 'fragment') expect(o.receivedAt).toBe(ends.findIndex((e) => e >= offset));
-          }
-        }
-        expect(sawTinyChunk && sawHugeChunk).toBe(true);
-      });
-
-      it('reports the tracks ffprobe sees', () => {
-        const inits = initsOf(reference);
-        expect(inits).toHaveLength(1);
-        expect(reference[0]?.type).toBe('init');
-        expect(inits[0]?.tracks).toEqual(probe.streams);
-        const expected = name.startsWith('av')
-          ? [{ id: 1, kind: 'video', timescale: 16000, codec: 'avc1' }, { id: 2, kind: 'audio', timescale: 48000, codec: 'mp4a' }]
-          : [{ id: 1, kind: 'video', timescale: 16000, codec: 'avc1' }];
-        expect(inits[0]?.tracks).toEqual(expected);
-      });
-
-      it('agrees with ffprobe on fragment count, duration, start times, sample counts and keyframes', () => {
-        const frags = fragmentsOf(reference);
-        expect(probe.moofCount).toBeGreaterThan(0);
-        expect(frags).toHaveLength(probe.moofCount);
-        expect(frags.map((f) => f.sequence)).toEqual(frags.map((_, i) => i + 1));
-        const total = frags.reduce((sum, f) => sum + f.duration, 0);
-        expect(Math.abs(total - (probe.videoDuration ?? NaN))).toBeLessThan(0.002);
-        let offset = 0;
-        for (const o of reference) {
-          const start = offset;
-          offset += o.bytes.length;
-          if (o.type !== 'fragment') continue;
-          const video = probe.packets.filter((p) => p.video && p.pos >= start && p.pos < offset);
-          expect(video.length).toBe(o.videoSamples);
-          expect(Math.abs((video[0]?.dts ?? NaN) - o.startTime)).toBeLessThan(0.001);
-          expect(video[0]?.key).toBe(o.keyframe);
-          expect(o.bytes.subarray(4, 8).toString('latin1')).toBe('moof');
-        }
-        const keyPackets = probe.packets.filter((p) => p.video && p.key).length;
-        expect(frags.filter((f) => f.keyframe)).toHaveLength(keyPackets);
-      });
-
-      if (name.endsWith('gop1s')) {
-        it('makes every fragment of a 1 s GOP stream a 1 s keyframe fragment', () => {
-          const frags = fragmentsOf(reference);
-          expect(frags).toHaveLength(4);
-          for (const f of frags) {
-            expect(f.keyframe).toBe(true);
-            expect(f.videoSamples).toBe(25);
-          }
-        });
-      } else {
-        it('cuts sub-GOP fragments, only one per GOP starting with a keyframe', () => {
-          const frags = fragmentsOf(reference);
-          expect(frags.length).toBeGreaterThanOrEqual(16);
-          expect(frags.filter((f) => f.keyframe).map((f) => Math.round(f.startTime * 1000))).toEqual([0, 1021, 2021, 3021]);
-        });
-      }
-    });
-  }
-});
-
-describe('Fmp4Splitter stream boundaries', () => {
-  let dir = '';
-  let withTrailer: Buffer = Buffer.alloc(0);
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'appendcast-fmp4-'));
-    const out = join(dir, 'trailer.mp4');
-    // Same remux as the gateway but without +skip_trailer: ffmpeg ends the stream with an mfra box.
-    execFileSync(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', join(FIXTURES, 'av-gop1s.mp4'), '-c', 'copy', '-f', 'mp4',
-      '-movflags', '+frag_keyframe+empty_moov+default_base_moof', out]);
-    withTrailer = readFileSync(out);
-  });
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('emits a trailing mfra as TrailerBoxes, byte-exact under random chunkings', () => {
-    const rand = prng(42);
-    let expected: unknown[] | null = null;
-    for (let i = 0; i < 50; i++) {
-      const outs = split(i === 0 ? [withTrailer] : randomChunks(withTrailer, rand));
-      expect(Buffer.concat(outs.map((o) => o.bytes)).equals(withTrailer)).toBe(true);
-      expected ??= summary(outs);
-      expect(summary(outs)).toEqual(expected);
-      const last = outs[outs.length - 1];
-      expect(last?.type).toBe('trailer');
-      expect(last?.bytes.subarray(4, 8).toString('latin1')).toBe('mfra');
-      expect(last?.bytes.length).toBe(last?.bytes.readUInt32BE(0));
-      expect(fragmentsOf(outs)).toHaveLength(4);
-    }
-  });
-
-  it('splits ffmpeg stdout as it arrives from a pipe (the gateway setup)', async () => {
-    const ff = spawn(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'mp4', '-i', join(FIXTURES, 'av-gop1s.mp4'),
-      '-c', 'copy', '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-frag_duration', '500000', 'pipe:1'],
-      { stdio: ['ignore', 'pipe', 'inherit'] });
-    const s = new Fmp4Splitter();
-    const received: Buffer[] = [];
-    const outs: ContainerOutput[] = [];
-    const timer = setTimeout(() => ff.kill('SIGKILL'), 20_000);
-    ff.stdout.on('data', (chunk: Buffer) => {
-      received.push(chunk);
-      outs.push(...s.push(chunk));
-    });
-    const code = await new Promise<number | null>((resolve) => ff.on('close', resolve));
-    clearTimeout(timer);
-    expect(code).toBe(0);
-    outs.push(...s.flush());
-    expect(received.length).toBeGreaterThan(1);
-    expect(Buffer.concat(outs.map((o) => o.bytes)).equals(Buffer.concat(received))).toBe(true);
-    expect(outs[0]?.type).toBe('init');
-    expect(outs[outs.length - 1]?.type).toBe('trailer');
-    const frags = fragmentsOf(outs);
-    expect(frags.length).toBeGreaterThanOrEqual(8);
-    expect(frags.filter((f) => f.keyframe)).toHaveLength(4);
-    // -re paces the input at real time: fragments arrive spread over ~4 s of wall clock.
-    expect((frags[frags.length - 1]?.receivedAt ?? 0) - (frags[0]?.receivedAt ?? 0)).toBeGreaterThan(2000);
-    expect(Math.abs(frags.reduce((sum, f) => sum + f.duration, 0) - 4.021)).toBeLessThan(0.01);
-  });
-
-  it('treats a new ftyp+moov mid-stream as a new init segment, and what precedes it as trailer', () => {
-    const video = readFileSync(join(FIXTURES, 'video-gop1s.mp4'));
-    const joined = Buffer.concat([withTrailer, video]);
-    const outs = split(randomChunks(joined, prng(7)));
-    expect(Buffer.concat(outs.map((o) => o.bytes)).equals(joined)).toBe(true);
-    expect(outs.map((o) => o.type)).toEqual(['init', 'fragment', 'fragment', 'fragment', 'fragment', 'trailer',
-      'init', 'fragment', 'fragment', 'fragment', 'fragment']);
-    const inits = initsOf(outs);
-    expect(inits[0]?.tracks.map((t) => t.codec)).toEqual(['avc1', 'mp4a']);
-    expect(inits[1]?.tracks.map((t) => t.codec)).toEqual(['avc1']);
-    expect(inits[1]?.bytes.subarray(4, 8).toString('latin1')).toBe('ftyp');
-    expect(fragmentsOf(outs)[4]?.sequence).toBe(1);
-  });
-
+describe('Fmp4Splitter stream boundaries (synthetic)', () => {
   it('accepts a bare moov after fragments as a new init segment', () => {
     const v1 = moof(1, traf(1, { tfdt: { version: 0, time: 0 }, truns: [{ flags: 0x4, firstFlags: SYNC, samples: [{}] }] }));
     const stream = Buffer.concat([FTYP, MOOV, v1, MDAT, MOOV, v1, MDAT]);
@@ -478,16 +235,16 @@ describe('Fmp4Splitter errors', () => {
 
   it('rejects garbage at the first header', () => {
     const garbage = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256));
-    const e = expectContainerError(catchError(() => new Fmp4Splitter().push(garbage)), /offset 0/);
+    const e = expectContainerError(thrown(() => new Fmp4Splitter().push(garbage)), /offset 0/);
     expect(e.offset).toBe(0);
-    expectContainerError(catchError(() => new Fmp4Splitter().push(Buffer.from('<!DOCTYPE html><html>'))), /stream does not start with ftyp/);
+    expectContainerError(thrown(() => new Fmp4Splitter().push(Buffer.from('<!DOCTYPE html><html>'))), /stream does not start with ftyp/);
   });
 
   it('rejects boxes smaller than their header, and 64-bit sizes below 16', () => {
-    expectContainerError(catchError(() => new Fmp4Splitter().push(Buffer.concat([u32(4), Buffer.from('ftyp')]))), /size 4 < 8.*offset 0|offset 0.*size 4 < 8/);
-    expectContainerError(catchError(() => new Fmp4Splitter().push(Buffer.concat([u32(1), Buffer.from('ftyp'), u64(12)]))), /64-bit size 12 < 16/);
+    expectContainerError(thrown(() => new Fmp4Splitter().push(Buffer.concat([u32(4), Buffer.from('ftyp')]))), /size 4 < 8.*offset 0|offset 0.*size 4 < 8/);
+    expectContainerError(thrown(() => new Fmp4Splitter().push(Buffer.concat([u32(1), Buffer.from('ftyp'), u64(12)]))), /64-bit size 12 < 16/);
     // The init segment completes in the same push, so the error surfaces on the next call (flush).
-    const e = expectContainerError(catchError(() => split([Buffer.concat([FTYP, MOOV, u32(3), Buffer.from('moof')])])), /box moof at offset \d+ has size 3 < 8/);
+    const e = expectContainerError(thrown(() => split([Buffer.concat([FTYP, MOOV, u32(3), Buffer.from('moof')])])), /box moof at offset \d+ has size 3 < 8/);
     expect(e.offset).toBe(FTYP.length + MOOV.length);
   });
 
@@ -502,18 +259,18 @@ describe('Fmp4Splitter errors', () => {
       [Buffer.concat([FTYP, MOOV, frag, FTYP]), /is not followed by mdat \(box ftyp/, at + frag.length],
     ];
     for (const [stream, pattern, offset] of cases) {
-      const e = expectContainerError(catchError(() => split([stream])), pattern);
+      const e = expectContainerError(thrown(() => split([stream])), pattern);
       expect(e.offset).toBe(offset);
     }
   });
 
   it('rejects inconsistent moof contents', () => {
     const stranger = moof(1, traf(3, { truns: [{ flags: 0, samples: [{}] }] }));
-    expectContainerError(catchError(() => split([Buffer.concat([FTYP, MOOV, stranger, MDAT])])), /track 3, which moov does not declare/);
+    expectContainerError(thrown(() => split([Buffer.concat([FTYP, MOOV, stranger, MDAT])])), /track 3, which moov does not declare/);
     const lying = moof(1, box('traf', box('tfhd', full(0, 0), u32(1)), box('trun', full(0, 0x100), u32(1_000_000), u32(1))));
-    expectContainerError(catchError(() => split([Buffer.concat([FTYP, MOOV, lying, MDAT])])), /trun at offset \d+ declares 1000000 samples/);
+    expectContainerError(thrown(() => split([Buffer.concat([FTYP, MOOV, lying, MDAT])])), /trun at offset \d+ declares 1000000 samples/);
     const overrun = Buffer.concat([u32(100), Buffer.from('moof'), box('mfhd', full(0, 0), u32(1)), u32(500), Buffer.from('traf'), Buffer.alloc(100 - 8 - 16 - 8)]);
-    expectContainerError(catchError(() => split([Buffer.concat([FTYP, MOOV, overrun, MDAT])])), /box traf at offset \d+ .* overruns its parent/);
+    expectContainerError(thrown(() => split([Buffer.concat([FTYP, MOOV, overrun, MDAT])])), /box traf at offset \d+ .* overruns its parent/);
   });
 
   it('refuses a box over maxBoxBytes as soon as its header arrives, without buffering it', () => {
@@ -522,21 +279,21 @@ describe('Fmp4Splitter errors', () => {
     const s = new Fmp4Splitter({ maxBoxBytes: 4096 });
     const outs = s.push(av.subarray(0, mdatAt));
     expect(outs.map((o) => o.type)).toEqual(['init']);
-    const e = expectContainerError(catchError(() => s.push(av.subarray(mdatAt, mdatAt + 8))), /box mdat at offset 1996 is 19600 bytes, over maxBoxBytes 4096/);
+    const e = expectContainerError(thrown(() => s.push(av.subarray(mdatAt, mdatAt + 8))), /box mdat at offset 1996 is 19600 bytes, over maxBoxBytes 4096/);
     expect(e.unit).toBe('mdat');
     expect(e.offset).toBe(mdatAt);
     // A 64-bit size beyond what a number holds exactly is refused too.
     const huge = Buffer.concat([u32(1), Buffer.from('mdat'), Buffer.from('ffffffffffffffff', 'hex')]);
-    expectContainerError(catchError(() => split([Buffer.concat([FTYP, MOOV, frag, huge])])), /declares 18446744073709551615 bytes/);
+    expectContainerError(thrown(() => split([Buffer.concat([FTYP, MOOV, frag, huge])])), /declares 18446744073709551615 bytes/);
   });
 
   it('refuses a size==0 box once it outgrows maxBoxBytes, and too many held boxes', () => {
     const s = new Fmp4Splitter({ maxBoxBytes: 2048 });
     s.push(Buffer.concat([FTYP, MOOV, frag, box0('mdat')]));
     s.push(Buffer.alloc(1500));
-    expectContainerError(catchError(() => s.push(Buffer.alloc(1500))), /box mdat at offset \d+ is 3008 bytes, over maxBoxBytes 2048/);
+    expectContainerError(thrown(() => s.push(Buffer.alloc(1500))), /box mdat at offset \d+ is 3008 bytes, over maxBoxBytes 2048/);
     const frees = Array.from({ length: 10 }, () => box('free', Buffer.alloc(300)));
-    expectContainerError(catchError(() => split([Buffer.concat([FTYP, MOOV, ...frees])], { maxBoxBytes: 2048 })), /bytes of boxes held .* over maxBoxBytes 2048/);
+    expectContainerError(thrown(() => split([Buffer.concat([FTYP, MOOV, ...frees])], { maxBoxBytes: 2048 })), /bytes of boxes held .* over maxBoxBytes 2048/);
   });
 
   it('reports a truncated stream at flush with the bytes it drops', () => {
@@ -545,11 +302,11 @@ describe('Fmp4Splitter errors', () => {
     const outs = s.push(cut);
     const emitted = outs.reduce((n, o) => n + o.bytes.length, 0);
     expect(fragmentsOf(outs)).toHaveLength(3);
-    const e = expectContainerError(catchError(() => s.flush()), /stream ended inside a box: mdat at offset \d+/);
+    const e = expectContainerError(thrown(() => s.flush()), /stream ended inside a box: mdat at offset \d+/);
     expect(e.droppedBytes).toBe(cut.length - emitted);
-    expectContainerError(catchError(() => split([Buffer.concat([FTYP, MOOV, frag])])), /ended after a moof without its mdat/);
-    expectContainerError(catchError(() => split([FTYP])), /ended before moov/);
-    expectContainerError(catchError(() => split([FTYP.subarray(0, 5)])), /ended inside a box/);
+    expectContainerError(thrown(() => split([Buffer.concat([FTYP, MOOV, frag])])), /ended after a moof without its mdat/);
+    expectContainerError(thrown(() => split([FTYP])), /ended before moov/);
+    expectContainerError(thrown(() => split([FTYP.subarray(0, 5)])), /ended inside a box/);
     expect(split([])).toEqual([]);
   });
 
@@ -557,11 +314,11 @@ describe('Fmp4Splitter errors', () => {
     const s = new Fmp4Splitter();
     const outs = s.push(Buffer.concat([FTYP, MOOV, frag, MDAT, Buffer.from('\x00\x00\x00\x10\xff\xfe\xfd\xfc garbage', 'latin1')]));
     expect(outs.map((o) => o.type)).toEqual(['init', 'fragment']);
-    const e = expectContainerError(catchError(() => s.push(Buffer.from('more'))), /invalid box type 0xfffefdfc/);
-    expect(catchError(() => s.flush())).toBe(e);
+    const e = expectContainerError(thrown(() => s.push(Buffer.from('more'))), /invalid box type 0xfffefdfc/);
+    expect(thrown(() => s.flush())).toBe(e);
     const ended = new Fmp4Splitter();
     ended.flush();
-    expectContainerError(catchError(() => ended.push(FTYP)), /push after flush/);
+    expectContainerError(thrown(() => ended.push(FTYP)), /push after flush/);
   });
 
   it('accepts Uint8Array chunks that are views into a larger buffer', () => {

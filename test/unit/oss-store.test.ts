@@ -29,6 +29,8 @@ import { unescapeXml } from '../../src/store/oss/oss-xml.js';
 import { errorXml, startMiniOss } from '../helpers/mini-oss.js';
 import type { MiniOss, MiniOssOptions } from '../helpers/mini-oss.js';
 import { StoreClosedError } from '../../src/store/errors.js';
+import { rejectionOf } from '../helpers/expect-error.js';
+import { readAll } from '../helpers/objects.js';
 import { describeStoreConformance } from '../helpers/store-conformance.js';
 
 const AK = 'test-ak';
@@ -50,21 +52,6 @@ function ossConfig(endpoint: string, over: Partial<OssStorageConfig> = {}): OssS
     timeouts: { connectMs: 2000, headersMs: 5000, bodyMs: 5000 },
     ...over,
   };
-}
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject');
-}
-
-async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of stream) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(parts);
 }
 
 function expectNoSecrets(err: unknown, secrets: string[]): void {

@@ -22,6 +22,8 @@ import {
   windowAckSize,
 } from '../../src/ingest/rtmp/control.js';
 import { prng } from '../../src/util/prng.js';
+import { randomChunks } from '../helpers/bytes.js';
+import { thrownAs } from '../helpers/expect-error.js';
 
 // ---------- hand-made chunk bytes ----------
 
@@ -54,15 +56,7 @@ function fmt3(csid: number, payload: Buffer | number[] = [], ext?: number): Buff
 const bytes = (n: number, fill = 0xab): number[] => new Array<number>(n).fill(fill);
 const cat = (...b: Buffer[]): Buffer => Buffer.concat(b);
 
-function protocolError(fn: () => unknown): RtmpProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RtmpProtocolError);
-    return err as RtmpProtocolError;
-  }
-  throw new Error('expected an RtmpProtocolError, nothing was thrown');
-}
+const protocolError = (fn: () => unknown): RtmpProtocolError => thrownAs(fn, RtmpProtocolError);
 function expectReason(fn: () => unknown, reason: RtmpErrorReason): RtmpProtocolError {
   const err = protocolError(fn);
   expect(err.reason).toBe(reason);
@@ -539,15 +533,7 @@ function encodeSteps(steps: readonly Step[]): Buffer {
 }
 
 /** TCP-like segments of 1 B … 64 KiB, log-uniform, so both tiny and large reads are common. */
-function segments(data: Buffer, rand: () => number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let at = 0; at < data.length; ) {
-    const size = Math.max(1, Math.floor(Math.exp(rand() * Math.log(64 * 1024))));
-    out.push(data.subarray(at, at + size));
-    at += size;
-  }
-  return out;
-}
+const segments = (data: Buffer, rand: () => number): Buffer[] => randomChunks(data, rand);
 
 const same = (got: readonly RtmpMessage[], want: readonly OutMessage[]): boolean =>
   got.length === want.length &&

@@ -4,10 +4,12 @@
  * ffmpeg-made streams are covered in test/integration/ts-splitter-ffmpeg.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../src/errors.js';
-import { ContainerError, DEFAULT_MAX_FRAGMENT_BYTES, Mpeg2TsSplitter } from '../../src/container/index.js';
-import type { ContainerOutput, InitSegment, MediaFragment, Mpeg2TsSplitterOptions } from '../../src/container/index.js';
+import { DEFAULT_MAX_FRAGMENT_BYTES, Mpeg2TsSplitter } from '../../src/container/index.js';
+import type { ContainerOutput, InitSegment, Mpeg2TsSplitterOptions } from '../../src/container/index.js';
 import { prng } from '../../src/util/prng.js';
+import { randomChunks as randomChunksOf } from '../helpers/bytes.js';
+import { expectContainerError, fragmentsOf, initsOf, splitAll, splitUntilContainerError, summary } from '../helpers/container.js';
+import { thrown } from '../helpers/expect-error.js';
 
 // ---------- a small TS writer ----------
 
@@ -209,52 +211,13 @@ function avStream(gops: number, frames: number, w = new TsWriter().psi()): TsWri
 
 // ---------- helpers ----------
 
-function randomChunks(data: Buffer, rand: () => number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let at = 0; at < data.length; ) {
-    const size = Math.max(1, Math.floor(Math.exp(rand() * Math.log(16 * 1024))));
-    out.push(data.subarray(at, at + size));
-    at += size;
-  }
-  return out;
-}
-
-function split(chunks: readonly Uint8Array[], options?: Mpeg2TsSplitterOptions): ContainerOutput[] {
-  const s = new Mpeg2TsSplitter(options);
-  const out: ContainerOutput[] = [];
-  chunks.forEach((c, i) => out.push(...s.push(c, i)));
-  out.push(...s.flush());
-  return out;
-}
-
-const fragmentsOf = (outs: ContainerOutput[]): MediaFragment[] => outs.filter((o): o is MediaFragment => o.type === 'fragment');
-const initsOf = (outs: ContainerOutput[]): InitSegment[] => outs.filter((o): o is InitSegment => o.type === 'init');
-const summary = (outs: ContainerOutput[]): unknown[] =>
-  outs.map((o) =>
-    o.type === 'fragment' ? [o.type, o.sequence, o.keyframe, o.startTime, o.duration, o.videoSamples, o.bytes.length] : [o.type, o.bytes.length],
-  );
+const randomChunks = (data: Buffer, rand: () => number): Buffer[] => randomChunksOf(data, rand, 16 * 1024);
+const split = (chunks: readonly Uint8Array[], options?: Mpeg2TsSplitterOptions): ContainerOutput[] => splitAll(new Mpeg2TsSplitter(options), chunks);
 /** Stream offsets where each output starts. */
 const offsetsOf = (outs: ContainerOutput[]): number[] => {
   let at = 0;
   return outs.map((o) => ((at += o.bytes.length), at - o.bytes.length));
 };
-
-function catchError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected an error');
-}
-
-function expectContainerError(err: unknown, pattern: RegExp): ContainerError {
-  expect(err).toBeInstanceOf(ContainerError);
-  const e = err as ContainerError;
-  expect(e.code).toBe(ErrorCode.ContainerInvalid);
-  expect(e.message).toMatch(pattern);
-  return e;
-}
 
 const pidOf = (b: Buffer, at = 0): number => ((b[at + 1]! & 0x1f) << 8) | b[at + 2]!;
 
@@ -615,27 +578,27 @@ describe('Mpeg2TsSplitter: errors and bounds', () => {
     const bad = Buffer.from(good);
     const at = 188 * 7;
     bad[at] = 0x46;
-    const e = expectContainerError(catchError(() => split([bad])), new RegExp(`lost sync: byte 0x46 at offset ${at}`));
+    const e = expectContainerError(thrown(() => split([bad])), new RegExp(`lost sync: byte 0x46 at offset ${at}`));
     expect(e.offset).toBe(at);
     expect(e.unit).toBe('packet');
     // a partial packet is checked on its first byte
     const s = new Mpeg2TsSplitter();
     s.push(good.subarray(0, at));
-    expectContainerError(catchError(() => s.push(bad.subarray(at, at + 10))), /lost sync/);
+    expectContainerError(thrown(() => s.push(bad.subarray(at, at + 10))), /lost sync/);
     // a byte missing mid-packet: the next packet boundary is off
     const short = Buffer.concat([good.subarray(0, 188 * 5 + 10), good.subarray(188 * 5 + 11)]);
-    expect(expectContainerError(catchError(() => split([short])), /lost sync: byte 0x.. at offset 1128/).offset).toBe(188 * 6);
+    expect(expectContainerError(thrown(() => split([short])), /lost sync: byte 0x.. at offset 1128/).offset).toBe(188 * 6);
   });
 
   it('rejects garbage and non-TS input at offset 0', () => {
     const garbage = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256));
-    expect(expectContainerError(catchError(() => new Mpeg2TsSplitter().push(garbage)), /offset 0/).offset).toBe(0);
-    expectContainerError(catchError(() => new Mpeg2TsSplitter().push(Buffer.from('<!DOCTYPE html><html>'))), /lost sync: byte 0x3c at offset 0/);
+    expect(expectContainerError(thrown(() => new Mpeg2TsSplitter().push(garbage)), /offset 0/).offset).toBe(0);
+    expectContainerError(thrown(() => new Mpeg2TsSplitter().push(Buffer.from('<!DOCTYPE html><html>'))), /lost sync: byte 0x3c at offset 0/);
   });
 
   it('rejects media before the first PAT+PMT', () => {
     const w = new TsWriter().video(T0, true).psi();
-    const e = expectContainerError(catchError(() => split([w.bytes()])), /media packet on PID 256 at offset 0 before the first PAT and PMT/);
+    const e = expectContainerError(thrown(() => split([w.bytes()])), /media packet on PID 256 at offset 0 before the first PAT and PMT/);
     expect(e.offset).toBe(0);
   });
 
@@ -646,42 +609,42 @@ describe('Mpeg2TsSplitter: errors and bounds', () => {
       return b;
     };
     const p = 188 * 5;
-    expectContainerError(catchError(() => split([mutate(p, (b) => (b[1]! |= 0x80))])), /transport_error_indicator set \(TS packet on PID \d+ at offset 940\)/);
-    expectContainerError(catchError(() => split([mutate(p, (b) => (b[3]! |= 0x80))])), /scrambled/);
-    expectContainerError(catchError(() => split([mutate(p, (b) => (b[3]! &= 0xcf))])), /reserved adaptation_field_control/);
-    expectContainerError(catchError(() => split([mutate(p, (b) => ((b[3] = (b[3]! & 0xcf) | 0x30), (b[4] = 183)))])), /adaptation_field_length 183 does not fit/);
+    expectContainerError(thrown(() => split([mutate(p, (b) => (b[1]! |= 0x80))])), /transport_error_indicator set \(TS packet on PID \d+ at offset 940\)/);
+    expectContainerError(thrown(() => split([mutate(p, (b) => (b[3]! |= 0x80))])), /scrambled/);
+    expectContainerError(thrown(() => split([mutate(p, (b) => (b[3]! &= 0xcf))])), /reserved adaptation_field_control/);
+    expectContainerError(thrown(() => split([mutate(p, (b) => ((b[3] = (b[3]! & 0xcf) | 0x30), (b[4] = 183)))])), /adaptation_field_length 183 does not fit/);
   });
 
   it('rejects a PSI section with a bad CRC, an oversized section_length or a broken PMT', () => {
     const badCrc = pmt(AV);
     badCrc[badCrc.length - 1]! ^= 1;
     const w = new TsWriter().section(0, pat()).section(PMT_PID, badCrc);
-    expect(expectContainerError(catchError(() => split([w.bytes()])), /PMT fails its CRC-32/).unit).toBe('PMT');
+    expect(expectContainerError(thrown(() => split([w.bytes()])), /PMT fails its CRC-32/).unit).toBe('PMT');
 
     const huge = pat();
     huge.writeUInt16BE(0xb000 | 1022, 1);
-    expectContainerError(catchError(() => split([new TsWriter().section(0, huge).bytes()])), /section_length 1022 over 1021/);
+    expectContainerError(thrown(() => split([new TsWriter().section(0, huge).bytes()])), /section_length 1022 over 1021/);
 
     const reserved = new TsWriter().section(0, pat()).section(PMT_PID, pmt([[0x1b, 0x11]]));
-    expectContainerError(catchError(() => split([reserved.bytes()])), /reserved or table PID 17/);
+    expectContainerError(thrown(() => split([reserved.bytes()])), /reserved or table PID 17/);
     const twice = new TsWriter().section(0, pat()).section(PMT_PID, pmt([[0x1b, VPID], [0x0f, VPID]]));
-    expectContainerError(catchError(() => split([twice.bytes()])), /lists PID 256 twice/);
+    expectContainerError(thrown(() => split([twice.bytes()])), /lists PID 256 twice/);
     const pointer = Buffer.alloc(184, 0xff);
     pointer[0] = 200;
-    expectContainerError(catchError(() => split([new TsWriter().packet(0, pointer, { pusi: true }).bytes()])), /pointer_field 200 overruns/);
+    expectContainerError(thrown(() => split([new TsWriter().packet(0, pointer, { pusi: true }).bytes()])), /pointer_field 200 overruns/);
   });
 
   it('rejects broken PES headers on the video track', () => {
     const noStart = new TsWriter().psi().pes(VPID, 0xe0, T0, null, h264Au(true, 10));
     const first = noStart.packets[3]!;
     first[first.indexOf(Buffer.from([0, 0, 1, 0xe0])) + 2] = 0x02; // 00 00 02
-    expectContainerError(catchError(() => split([noStart.bytes()])), /PES on PID 256 at offset 564: no start code/);
+    expectContainerError(thrown(() => split([noStart.bytes()])), /PES on PID 256 at offset 564: no start code/);
     const noPts = new TsWriter().psi().pes(VPID, 0xe0, T0, null, h264Au(true, 10), { noPts: true });
-    expectContainerError(catchError(() => split([noPts.bytes()])), /PES on PID 256 at offset 564 has no PTS/);
+    expectContainerError(thrown(() => split([noPts.bytes()])), /PES on PID 256 at offset 564 has no PTS/);
     const cut = new TsWriter().psi().pes(VPID, 0xe0, T0, null, h264Au(true, 10), { firstPayload: 4 });
     cut.packets.splice(4);
     cut.video(T0 + FRAME, true);
-    expectContainerError(catchError(() => split([cut.bytes()])), /PES header on PID 256 at offset 564 is cut short/);
+    expectContainerError(thrown(() => split([cut.bytes()])), /PES header on PID 256 at offset 564 is cut short/);
   });
 
   it('refuses more than maxFragmentBytes without a cut, at the same stream position for any chunking', () => {
@@ -690,14 +653,14 @@ describe('Mpeg2TsSplitter: errors and bounds', () => {
     const data = w.bytes();
     let offset: number | null = null;
     for (const chunks of [[data], randomChunks(data, prng(4))]) {
-      const e = expectContainerError(catchError(() => split(chunks, { maxFragmentBytes: 20_000 })), /without a cut, over maxFragmentBytes 20000/);
+      const e = expectContainerError(thrown(() => split(chunks, { maxFragmentBytes: 20_000 })), /without a cut, over maxFragmentBytes 20000/);
       offset ??= e.offset;
       expect(e.offset).toBe(offset);
     }
     // the init run is bounded too
     const psi = new TsWriter();
     for (let i = 0; i < 20; i++) psi.packet(0x1fff, Buffer.alloc(184));
-    expectContainerError(catchError(() => split([psi.bytes()], { maxFragmentBytes: 1880 })), /without a PAT\+PMT, over maxFragmentBytes 1880/);
+    expectContainerError(thrown(() => split([psi.bytes()], { maxFragmentBytes: 1880 })), /without a PAT\+PMT, over maxFragmentBytes 1880/);
     expect(() => new Mpeg2TsSplitter({ maxFragmentBytes: 100 })).toThrow(RangeError);
   });
 
@@ -707,9 +670,9 @@ describe('Mpeg2TsSplitter: errors and bounds', () => {
     const outs = s.push(cut);
     const emitted = outs.reduce((n, o) => n + o.bytes.length, 0);
     expect(outs.map((o) => o.type)).toEqual(['init', 'fragment']);
-    const e = expectContainerError(catchError(() => s.flush()), /stream ended inside a TS packet: 88 of 188 bytes/);
+    const e = expectContainerError(thrown(() => s.flush()), /stream ended inside a TS packet: 88 of 188 bytes/);
     expect(e.droppedBytes).toBe(cut.length - emitted);
-    const early = expectContainerError(catchError(() => split([good.subarray(0, 2 * 188)])), /ended before a complete PAT and PMT, 376 bytes dropped/);
+    const early = expectContainerError(thrown(() => split([good.subarray(0, 2 * 188)])), /ended before a complete PAT and PMT, 376 bytes dropped/);
     expect(early.droppedBytes).toBe(376);
     expect(split([])).toEqual([]);
   });
@@ -718,11 +681,11 @@ describe('Mpeg2TsSplitter: errors and bounds', () => {
     const s = new Mpeg2TsSplitter();
     const outs = s.push(Buffer.concat([good, Buffer.from('garbage after the stream')]));
     expect(outs.map((o) => o.type)).toEqual(['init', 'fragment']);
-    const e = expectContainerError(catchError(() => s.push(Buffer.from('more'))), /lost sync/);
-    expect(catchError(() => s.flush())).toBe(e);
+    const e = expectContainerError(thrown(() => s.push(Buffer.from('more'))), /lost sync/);
+    expect(thrown(() => s.flush())).toBe(e);
     const ended = new Mpeg2TsSplitter();
     ended.flush();
-    expectContainerError(catchError(() => ended.push(good)), /push after flush/);
+    expectContainerError(thrown(() => ended.push(good)), /push after flush/);
   });
 
   it('fuzz: random bytes and bit flips in a valid stream raise only ContainerError, quickly', () => {
@@ -740,15 +703,8 @@ describe('Mpeg2TsSplitter: errors and bounds', () => {
         const flips = 1 + Math.floor(rand() * 8);
         for (let k = 0; k < flips; k++) input[Math.floor(rand() * input.length)]! ^= 1 << Math.floor(rand() * 8);
       }
-      const s = new Mpeg2TsSplitter({ maxFragmentBytes: 64 * 1024 });
-      const outs: ContainerOutput[] = [];
-      try {
-        for (const c of randomChunks(input, rand)) outs.push(...s.push(c));
-        outs.push(...s.flush());
-      } catch (err) {
-        expect(err).toBeInstanceOf(ContainerError);
-        errors++;
-      }
+      const { outs, failed } = splitUntilContainerError(new Mpeg2TsSplitter({ maxFragmentBytes: 64 * 1024 }), randomChunks(input, rand));
+      if (failed) errors++;
       // whatever came out is a byte-exact prefix of the input, in whole packets
       const joined = Buffer.concat(outs.map((o) => o.bytes));
       expect(joined.equals(input.subarray(0, joined.length))).toBe(true);
