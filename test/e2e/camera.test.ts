@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { crc64 } from '../../src/store/crc64.js';
@@ -53,7 +54,7 @@ streams:
         const h = await reader.head(key1);
         if (h && h.size !== sizes[sizes.length - 1]) sizes.push(h.size);
         if (!midStreamMetrics && sizes.length >= 3) midStreamMetrics = await gw.metrics();
-        await new Promise((r) => setTimeout(r, 100));
+        await delay(100); // the viewer looks every 100 ms while the camera is live
       }
       const growth = sizes.filter((s, i) => i > 0 && s > sizes[i - 1]!).length;
       expect(growth).toBeGreaterThanOrEqual(5);

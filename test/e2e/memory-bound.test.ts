@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -90,13 +91,16 @@ streams: [{ id: cam1, key: k }]
       `rtmp://127.0.0.1:${rtmp}/live/cam1?key=k`], { stdio: 'ignore' });
     const metrics = async () => (await gateway!.metrics.render()).body;
     await waitFor('appends flowing', async () => (metricValue(await metrics(), 'appendcast_appends_total', { stream: 'cam1' }) ?? 0) >= 3, 15_000, 200);
-    await new Promise((r) => setTimeout(r, 3000));
+    // Steady state before the baseline: the object has grown by another ~3 s of the 2 Mbps camera.
+    const position = async () => metricValue(await metrics(), 'appendcast_object_position_bytes', { stream: 'cam1' }) ?? 0;
+    const grownFrom = await position();
+    await waitFor('the object grown by 3 s of media', async () => (await position()) >= grownFrom + 3 * 250_000, 15_000, 100);
 
     // Baseline: the median of five forced-GC measurements before the outage (GC noise is ±MiBs).
     const before: number[] = [];
     for (let i = 0; i < 5; i++) {
       before.push(memory());
-      await new Promise((r) => setTimeout(r, 400));
+      await delay(400); // samples spread in time (GC noise)
     }
     const baseline = before.sort((a, b) => a - b)[2]!;
     const outage = server.outage(BLOCK_MS);
@@ -109,20 +113,21 @@ streams: [{ id: cam1, key: k }]
     for (;;) {
       const remaining = BLOCK_MS - 1500 - (Date.now() - started);
       if (remaining < 500) break;
-      await new Promise((r) => setTimeout(r, Math.min(4000, remaining)));
+      await delay(Math.min(4000, remaining)); // a sample every 4 s of the outage
       const grown = memory() - baseline;
       const spooled = metricValue(await metrics(), 'appendcast_spool_bytes', { stream: 'cam1' }) ?? 0;
       samples.push([Math.round((Date.now() - started) / 1000), +(grown / 2 ** 20).toFixed(2), +(spooled / 1e6).toFixed(2)]);
       peak = Math.max(peak, grown);
       spoolPeak = Math.max(spoolPeak, spooled);
     }
+    // The backlog as the outage ends: the lag sampled until the store is back.
     let backlog = 0;
     let ended = false;
     void outage.then(() => { ended = true; });
-    while (!ended) {
+    await waitFor('the end of the outage', async () => {
       backlog = metricValue(await metrics(), 'appendcast_lag_bytes', { stream: 'cam1' }) ?? 0;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+      return ended;
+    }, BLOCK_MS, 20);
     const drainStart = Date.now();
     await waitFor('backlog drained', async () => (metricValue(await metrics(), 'appendcast_lag_bytes', { stream: 'cam1' }) ?? 0) < 256 * 1024, 60_000, 20);
     const drainMs = Date.now() - drainStart;

@@ -1,13 +1,14 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { OssLocalServer } from '../../src/serve-oss/server.js';
 import { startCamera } from '../helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 import { groupBySession, listStreamObjects, readObject, splitObject, stitch } from '../helpers/objects.js';
 
 const CREDS = { accessKeyId: 'quota-ak', accessKeySecret: 'quota-secret-never-logged' };
@@ -18,8 +19,6 @@ const GOP_SECONDS = 1;
 const QUOTA_BYTES = 256 * 1024;
 const OUTAGE_START_S = 2;
 const OUTAGE_MS = 10_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Every `appendcast_dropped_bytes_total` sample of one stream, by reason. */
 function droppedByReason(metrics: string, stream: string): Record<string, number> {
@@ -67,7 +66,7 @@ streams:
   }, 30_000);
 
   afterAll(async () => {
-    if (gw && (await Promise.race([gw.stop(), sleep(15_000).then(() => 'timeout')])) === 'timeout') await gw.kill();
+    if (gw) await withTimeout(gw.stop(), 15_000, 'the gateway to stop').catch(() => gw.kill());
     await server?.close();
     await rm(dir, { recursive: true, force: true });
   }, 30_000);
@@ -80,7 +79,7 @@ streams:
     try {
       // The store goes down once the first object holds some media, at about t = 2 s.
       await waitFor('the first object with media', async () => (await reader.list('cam1/')).some((e) => e.key.endsWith('.mp4') && e.size > 10_000), 10_000, 100);
-      await sleep(Math.max(0, startedAt + OUTAGE_START_S * 1000 - Date.now()));
+      await delay(Math.max(0, startedAt + OUTAGE_START_S * 1000 - Date.now())); // the schedule: the outage starts at t = 2 s
       const outageAt = (Date.now() - startedAt) / 1000;
       const outage = server.outage(OUTAGE_MS);
       // While it is down the spool hits its quota: drops are counted before the store is back.

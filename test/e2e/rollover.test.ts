@@ -7,7 +7,7 @@ import { FsStore } from '../../src/store/fs/fs-store.js';
 import { startCamera } from '../helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { decodeErrors, probe } from '../helpers/media.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 import { groupBySession, indexTilingProblem, listStreamObjects, readIndex, readObject, splitObject, stitch } from '../helpers/objects.js';
 
 const CAMERA_SECONDS = 18;
@@ -50,7 +50,7 @@ streams:
   }, 30_000);
 
   afterAll(async () => {
-    if (gw && (await Promise.race([gw.stop(), new Promise((r) => setTimeout(() => r('timeout'), 15_000))])) === 'timeout') await gw.kill();
+    if (gw) await withTimeout(gw.stop(), 15_000, 'the gateway to stop').catch(() => gw.kill());
     await rm(dir, { recursive: true, force: true });
   }, 30_000);
 

@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkWriter } from '../../src/ingest/rtmp/chunk-writer.js';
 import { encodeAmf0 } from '../../src/media/amf/amf0.js';
@@ -50,7 +51,7 @@ function attack(port: number, parts: Buffer[], opts: { gapMs?: number; holdMs?: 
       for (const p of parts) {
         if (s.destroyed) return;
         s.write(p);
-        if (opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs));
+        if (opts.gapMs) await delay(opts.gapMs); // slowloris pacing
       }
     });
   });

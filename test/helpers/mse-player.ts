@@ -16,10 +16,12 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { Fmp4Splitter } from '../../src/container/index.js';
 import type { InitSegment, MediaFragment, TrackInfo } from '../../src/container/index.js';
+import { withTimeout } from './wait.js';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -396,16 +398,6 @@ class SegmentFeed {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(t));
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Starts the page server; it answers until `close`. Segment requests wait for the feed (bounded by `deadline`). */
 async function servePage(feed: SegmentFeed, o: PlayOptions, deadline: number, meta: () => { mime: string }): Promise<Server> {
   const t0 = Date.now();
@@ -429,7 +421,7 @@ async function servePage(feed: SegmentFeed, o: PlayOptions, deadline: number, me
       const n = Number(m[1]);
       if (o.appendIntervalMs) {
         const due = t0 + n * o.appendIntervalMs;
-        if (due > Date.now()) await sleep(Math.min(due - Date.now(), Math.max(0, deadline - Date.now())));
+        if (due > Date.now()) await delay(Math.min(due - Date.now(), Math.max(0, deadline - Date.now()))); // pacing: appendIntervalMs
       }
       while (feed.fragments.length <= n && !feed.done && Date.now() < deadline) await feed.changed(deadline - Date.now());
       const f = feed.fragments[n];
@@ -519,7 +511,7 @@ export async function playInChromium(input: PlayInput, opts: PlayOptions = {}): 
         if (state.ended) { stopReason = 'ended'; break; }
         if (Date.now() - lastMove > stallMs) { stopReason = 'stalled'; break; }
       }
-      await sleep(100);
+      await delay(100); // the page's state is sampled every 100 ms (a stall is no movement for stallMs)
     }
     // Read once more so the result shows the state at the stop, errors included.
     state = (await withTimeout(page.evaluate('window.__snapshot ? window.__snapshot() : null') as Promise<PageState | null>, 5_000, 'page state')) ?? state;

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { AmfEcmaArray, decodeAmf0, encodeAmf0 } from '../../src/media/amf/amf0.js';
 import type { AmfEncodable } from '../../src/media/amf/amf0.js';
 import { ChunkReader, type RtmpMessage } from '../../src/ingest/rtmp/chunk-reader.js';
@@ -37,8 +38,6 @@ export class PublishRefused extends Error {
     super(`${status.code}: ${status.description}`);
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class RtmpTestPublisher {
   readonly socket: Socket;
@@ -204,7 +203,7 @@ export class RtmpTestPublisher {
       if (opts.realtime) {
         const due = start + (tag.timestamp - t0) / (opts.speed ?? 1);
         const wait = due - Date.now();
-        if (wait > 2) await sleep(wait);
+        if (wait > 2) await delay(wait); // pacing: the tag is due then
       }
       this.sendTag(tag);
       sent++;
@@ -222,7 +221,7 @@ export class RtmpTestPublisher {
 
   async end(): Promise<void> {
     this.socket.end();
-    await Promise.race([this.closed, sleep(2000)]);
+    await Promise.race([this.closed, delay(2000)]); // the server's close, or give up on it after 2 s
     this.socket.destroy();
   }
 }

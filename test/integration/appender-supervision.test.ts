@@ -10,7 +10,7 @@ import { FsStore } from '../../src/store/fs/fs-store.js';
 import { createLogger } from '../../src/util/logger.js';
 import { metricValue } from '../helpers/gateway-process.js';
 import { freePort } from '../helpers/net.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 import { readObject } from '../helpers/objects.js';
 import { appenderFor, feed, fixture, leaveUnfinishedSession, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 
@@ -72,7 +72,7 @@ describe('appender supervision', () => {
 
     // The fault clears: the same run resumes and drains, nothing lost, nothing twice.
     await rmdir(blocker);
-    await Promise.race([a.whenDone(), new Promise((_, reject) => setTimeout(() => reject(new Error('sick appender did not recover')), 15_000).unref())]);
+    await withTimeout(a.whenDone(), 15_000, 'the sick appender to recover');
     expect(aFinished).toBe(true);
     expect((await readObject(store, 'cam1/object.mp4')).equals(bytes)).toBe(true);
     expect((await readObject(store, 'cam2/object.mp4')).equals(bytes)).toBe(true);

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appendFile, mkdtemp, readFile, readdir, rm, truncate, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { StoreIntegrityError } from '../../src/store/fs/fs-errors.js';
 import { StoreClosedError } from '../../src/store/errors.js';
@@ -16,6 +17,7 @@ import { isValidKey, validateKey } from '../../src/store/keys.js';
 import { rejectionOf } from '../helpers/expect-error.js';
 import { readAll } from '../helpers/objects.js';
 import { describeStoreConformance } from '../helpers/store-conformance.js';
+import { waitFor } from '../helpers/wait.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const readText = async (stream: AsyncIterable<unknown>): Promise<string> => (await readAll(stream)).toString();
@@ -222,8 +224,8 @@ describe('KeyedMutex', () => {
   it('serializes per key, survives a failing task and forgets idle keys', async () => {
     const m = new KeyedMutex();
     const order: string[] = [];
-    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-    const a1 = m.run('a', async () => { order.push('a1+'); await sleep(20); order.push('a1-'); });
+    // a1 takes a while (time is the subject here): a2, a3 queue behind it, b1 does not.
+    const a1 = m.run('a', async () => { order.push('a1+'); await delay(20); order.push('a1-'); });
     const a2 = m.run('a', async () => { order.push('a2+'); throw new Error('boom'); });
     const a3 = m.run('a', async () => { order.push('a3'); return 3; });
     const b1 = m.run('b', async () => { order.push('b1'); });
@@ -232,7 +234,7 @@ describe('KeyedMutex', () => {
     await Promise.all([a1, b1]);
     expect(order.indexOf('b1')).toBeLessThan(order.indexOf('a1-'));
     expect(order.filter((o) => o.startsWith('a'))).toEqual(['a1+', 'a1-', 'a2+', 'a3']);
-    await sleep(0);
+    await waitFor('the idle keys forgotten', () => m.size === 0, 1000, 1);
     expect(m.size).toBe(0);
   });
 });

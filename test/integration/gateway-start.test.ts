@@ -10,7 +10,7 @@ import { Gateway } from '../../src/gateway.js';
 import { OssLocalServer } from '../../src/serve-oss/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { freePort } from '../helpers/net.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 import { leaveUnfinishedSession, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -140,12 +140,9 @@ describe('Gateway.start() is all or nothing', () => {
     let out = '';
     proc.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; });
     proc.stderr.setEncoding('utf8').on('data', (s: string) => { out += s; });
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`the gateway did not exit within 15 s after a failed start:\n${out.slice(-2000)}`)), 15_000);
-      proc.once('close', (c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
+    const exited = new Promise<number | null>((resolve) => proc.once('close', (c) => resolve(c)));
+    const code = await withTimeout(exited, 15_000, 'the gateway to exit after a failed start').catch((err: Error) => {
+      throw new Error(`${err.message}:\n${out.slice(-2000)}`);
     });
     // A typed error: one line for the operator and exit 1, not a stack trace and 70.
     expect(code).toBe(1);

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Fmp4Splitter } from '../../src/container/index.js';
 import type { MediaFragment } from '../../src/container/index.js';
@@ -131,7 +132,7 @@ describe('MSE playback in Debian\'s Chromium', () => {
     async function* growing(): AsyncGenerator<Uint8Array> {
       for (let i = 0; i < chunks; i++) {
         yield bytes.subarray(i * size, (i + 1) * size);
-        await new Promise((r) => setTimeout(r, 75));
+        await delay(75); // pacing: the bytes arrive over ~3 s, like a live source
       }
     }
     const r = await playInChromium(growing(), { stallMs: 2_000 });

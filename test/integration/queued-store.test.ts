@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { QueuedStore } from '../../src/store/queued-store.js';
@@ -17,7 +18,7 @@ describe('QueuedStore', () => {
       append: async (k, p, c, o) => {
         max = Math.max(max, ++inFlight);
         try {
-          await new Promise((r) => setTimeout(r, 5));
+          await delay(5); // a store that takes its time, so requests overlap
           return await fs.append(k, p, c, o);
         } finally {
           inFlight--;

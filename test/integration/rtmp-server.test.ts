@@ -4,6 +4,7 @@
  * honest publisher is served afterwards.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeAmf0 } from '../../src/media/amf/amf0.js';
@@ -329,7 +330,7 @@ describe('RTMP server: a valid publish cut into random TCP segments parses ident
           const n = 1 + Math.floor(rand() ** 3 * 8192);
           c.socket.write(bytes.subarray(at, at + n));
           at += n;
-          if (rand() < 0.05) await new Promise((r) => setTimeout(r, 1));
+          if (rand() < 0.05) await delay(1); // a pause between segments: separate reads on the server
         }
       }
       const p = await waitFor(`${name} packets`, () => {
@@ -520,7 +521,8 @@ describe('RTMP server: limits and time-outs (each closes the connection, counted
       const full = w.encode({ csid: 4, type: 9, streamId: 1, timestamp: 0, payload: randomBytes(60 * 1024) });
       c.socket.write(full.subarray(0, full.length - 10)); // all but the last 10 bytes
       conns.push(c);
-      await new Promise((r) => setTimeout(r, 100));
+      // One at a time: this partial message is held before the next connection sends its own.
+      if (i < 3) await waitFor(`partial message ${i + 1} held`, () => h.server.heldBytes >= (i + 1) * 60 * 1024, 3000, 5);
     }
     await conns[3]!.closed;
     expect(lastReason()).toBe('buffer-limit');

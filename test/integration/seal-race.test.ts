@@ -1,12 +1,13 @@
 import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SpoolDroppedRange } from '../../src/spool/session-spool.js';
 import type { FsyncPolicy, JournalIo } from '../../src/spool/types.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { createLogger } from '../../src/util/logger.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 import { readObject } from '../helpers/objects.js';
 import { appenderFor, fixture, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 
@@ -35,7 +36,7 @@ function slowDisk(): JournalIo & { stallNextWrite(ms: number): void; stalled: nu
                 const ms = stallMs;
                 stallMs = 0;
                 disk.stalled++;
-                await new Promise((r) => setTimeout(r, ms));
+                await delay(ms); // the slow disk: this write takes `ms`
               }
               return writev(...args);
             };
@@ -89,7 +90,7 @@ describe('seal while journal writes are in flight, on a slow disk', () => {
       const sealed = session.seal();
       await waitFor('the write to stall', () => disk.stalled === 1, 5_000, 5);
 
-      const end = await Promise.race([appender.whenDone(), new Promise((_, reject) => setTimeout(() => reject(new Error('appender still running after 20 s')), 20_000).unref())]);
+      const end = await withTimeout(appender.whenDone(), 20_000, 'the appender to finish');
       await sealed;
       expect(end).toBe('finished');
       expect(finished).toBe(true);

@@ -56,8 +56,6 @@ function storeFor(url: string, timeouts: Partial<OssTimeouts> = {}): OssStore {
   return store;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** The error of a fetch that could not connect (undici puts the socket error in `cause`). */
 async function fetchFailure(url: string): Promise<string | undefined> {
   try {
@@ -182,7 +180,7 @@ describe('outage', () => {
     const a = randomBytes(400);
     await store.append('o/obj', 0, [a]);
     const back = server.outage(700);
-    await sleep(100);
+    await waitFor('the outage to start', async () => (await fetchFailure(`${url}/${BUCKET}/o/obj`)) !== undefined, 2000, 10);
     const err = await rejectionOf(store.append('o/obj', 400, [randomBytes(10)]));
     expect(err).toBeInstanceOf(OssTransportError);
     expect((err as OssTransportError).phase).toBe('connect');
@@ -200,7 +198,7 @@ describe('outage', () => {
   it('close() during an outage ends it at once and does not listen again', async () => {
     const { server, url } = await startServer();
     const back = server.outage(60_000);
-    await sleep(50);
+    await waitFor('the outage to start', async () => (await fetchFailure(`${url}/${BUCKET}/k`)) !== undefined, 2000, 10);
     const t = Date.now();
     await server.close();
     await back;
@@ -223,7 +221,7 @@ describe('control endpoints', () => {
     expect((await fetch(`${url}/_appendcast/nope`)).status).toBe(404);
     const r = await fetch(`${url}/_appendcast/outage?ms=500`, { method: 'POST' });
     expect(r.status).toBe(202);
-    await sleep(100);
+    await waitFor('the outage to start', async () => (await fetchFailure(`${url}/${BUCKET}/c/obj`)) !== undefined, 2000, 10);
     expect(await fetchFailure(`${url}/${BUCKET}/c/obj`)).toBe('ECONNREFUSED');
     await waitFor('server back', async () => (await fetchFailure(`${url}/${BUCKET}/c/obj`)) === undefined, 5000, 50);
     expect(server.faults?.stats().outages).toBe(1);

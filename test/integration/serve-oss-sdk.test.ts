@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc64 } from '../../src/store/crc64.js';
@@ -575,8 +576,9 @@ describe('serve-oss over plain HTTP (anonymous)', () => {
       });
       sock.on('error', reject);
     });
-    // The server notices the abort asynchronously; the object must never appear.
-    await new Promise((r) => setTimeout(r, 200));
+    // The server notices the abort asynchronously; the object must never appear: nothing may happen
+    // in the next 200 ms (a negative, so time itself is what is waited for).
+    await delay(200);
     expect((await fetch(obj('cut.ts'), { method: 'HEAD' })).status).toBe(404);
     const ok = await fetch(`${obj('cut.ts')}?append&position=0`, { method: 'POST', body: 'whole' });
     expect(ok.headers.get('x-oss-next-append-position')).toBe('5');

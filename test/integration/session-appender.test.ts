@@ -15,6 +15,7 @@ import { decodeErrors, probe } from '../helpers/media.js';
 import { appenderFor, feed, FIXTURE, fixture, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 import { expectWholeIndex, isIndexKey, listStreamObjects, readObject, stitch } from '../helpers/objects.js';
 import { OssServiceError, OssTransportError } from '../../src/store/oss/oss-errors.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ossBody = (code: string) => ({ code, message: code, requestId: undefined, ec: undefined, hostId: undefined, recommendDoc: undefined, serverTime: undefined });
 
@@ -212,16 +213,15 @@ describe('SessionAppender', () => {
   it('someone else\'s bytes in the object: never overwritten, the rest goes to a new object', async () => {
     const { bytes, init, fragments } = await fixture();
     const h = await harness();
-    let intruded = false;
+    let intrusion: Promise<unknown> | undefined;
     h.appender.on('appended', (a) => {
-      if (intruded) return;
-      intruded = true;
       // A foreign writer appends right after our first append.
-      void h.store.append(a.key, a.nextPosition, [Buffer.from('FOREIGN BYTES')]);
+      intrusion ??= h.store.append(a.key, a.nextPosition, [Buffer.from('FOREIGN BYTES')]);
     });
     h.appender.start();
     h.session.append({ kind: 'init', receivedAt: 1 }, init.bytes);
-    await new Promise((r) => setTimeout(r, 100));
+    // The init alone is appended, then the foreign bytes land after it (waitFor settles with the intrusion).
+    await waitFor('our first append and the foreign one after it', () => intrusion);
     fragments.forEach((f, i) => h.session.append({ kind: 'fragment', receivedAt: 2 + i, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes));
     await h.session.seal();
     expect(await h.appender.whenDone()).toBe('finished');
@@ -244,7 +244,7 @@ describe('SessionAppender', () => {
     h.appender.start();
     feedLive(h.session, init, fragments);
     await h.session.seal();
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('appends halted', () => h.appender.halted, 5000, 5);
     expect(h.appender.halted).toBe(true);
     expect(h.session.bytes).toBe(bytes.length);
     denied = false;
@@ -306,7 +306,7 @@ describe('SessionAppender', () => {
         expect(await appender.whenDone()).toBe('closed');
         // Two more fragments reach the spool: they are the append in flight at the crash.
         fragments.slice(1, 3).forEach((f, i) => session.append({ kind: 'fragment', receivedAt: 5 + i, mediaTime: f.startTime, duration: f.duration, keyframe: f.keyframe }, f.bytes));
-        await new Promise((r) => setTimeout(r, 50));
+        await waitFor('the two fragments spooled', () => session.readableSeq >= 4, 5000, 5);
         // Whatever the first life managed, take its cursor and simulate one more append in flight.
         const state = session.cursor.state as PersistedAppenderState;
         const obj = state.object!;

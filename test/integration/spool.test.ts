@@ -351,8 +351,10 @@ describe('spool: quotas and the drop policy', () => {
     expect(isKey(seqs[3]!) || seqs[3] === 21).toBe(true);
     expect(got.reduce((n, e) => n + e.bytes.length, 0)).toBe(spool.streamBytes('cam'));
 
-    // The drop record is persisted, so a recovery would skip them too.
-    const persisted = JSON.parse(await readFile(join(s.dir, 'drops.json'), 'utf8')) as SpoolDroppedRange[];
+    // The drop record is persisted, so a recovery would skip them too. It is written after the drops
+    // are announced (before any segment holding them may go), so it may land a moment later.
+    const persisted = await waitFor('the drop record written', () =>
+      readFile(join(s.dir, 'drops.json'), 'utf8').then((text) => JSON.parse(text) as SpoolDroppedRange[], () => undefined), 5000, 10);
     expect(persisted.length).toBeGreaterThan(0);
 
     // Acks free space: appending continues with nothing more dropped.
