@@ -32,7 +32,7 @@ describe('MPEG-TS objects and the audio policy, from RTMP', () => {
   let dir: string;
   let gw: GatewayProcess;
   let root: string;
-  const IDS = ['ts', 'tshevc', 'drop', 'aac', 'g711copy'];
+  const IDS = ['ts', 'tshevc', 'drop', 'aac', 'g711copy', 'tsg711'];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'apc-ts-'));
@@ -49,6 +49,7 @@ streams:
   - { id: drop, key: k, audio: drop }
   - { id: aac, key: k, audio: aac }
   - { id: g711copy, key: k, audio: copy }
+  - { id: tsg711, key: k, format: mpegts }
 `);
   });
 
@@ -74,6 +75,7 @@ streams:
       startCamera({ url: url('drop'), seconds: 4 }).done,
       startCamera({ url: url('aac'), seconds: 4 }).done,
       g711Camera(url('g711copy'), 4),
+      g711Camera(url('tsg711'), 4),
     ]);
     for (const r of results) expect(r.code, r.stderr).toBe(0);
     await waitFor('all drained', async () => {
@@ -110,7 +112,7 @@ streams:
     expect(await decodeErrors(join(root, hevcTs[0]!.key))).toBe('');
     expect((await probe(join(root, hevcTs[0]!.key))).streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'hevc']);
 
-    for (const [id, codecs] of [['drop', ['h264']], ['aac', ['aac', 'h264']], ['g711copy', ['h264']]] as const) {
+    for (const [id, codecs] of [['drop', ['h264']], ['aac', ['aac', 'h264']], ['g711copy', ['h264']], ['tsg711', ['aac', 'h264']]] as const) {
       const objs = await listStreamObjects(store, id);
       expect(objs, id).toHaveLength(1);
       const file = join(root, objs[0]!.key);
@@ -119,7 +121,7 @@ streams:
     }
     const api = await gw.get<{ streams: Array<{ id: string; sessions: Array<{ remux: string }> }> }>('/api/v1/streams');
     const remux = (id: string) => api.streams.find((s) => s.id === id)!.sessions[0]!.remux;
-    expect(IDS.map(remux)).toEqual(['ffmpeg', 'ffmpeg', 'native', 'ffmpeg', 'native']);
+    expect(IDS.map(remux)).toEqual(['ffmpeg', 'ffmpeg', 'native', 'ffmpeg', 'native', 'ffmpeg']);
     await store.close();
   });
 });

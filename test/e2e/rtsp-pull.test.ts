@@ -62,6 +62,7 @@ streams:
   - { id: h264aac, source: { rtsp: "${base}/h264aac", stallTimeoutSeconds: 3, reconnectBaseSeconds: 0.5, reconnectMaxSeconds: 2 } }
   - { id: h265pcma, source: { rtsp: "${base}/h265pcma", stallTimeoutSeconds: 3, reconnectBaseSeconds: 0.5, reconnectMaxSeconds: 2 } }
   - { id: h264pcmu, format: mpegts, source: { rtsp: "${base}/h264pcmu", stallTimeoutSeconds: 3, reconnectBaseSeconds: 0.5, reconnectMaxSeconds: 2 } }
+  - { id: h265ts, format: mpegts, source: { rtsp: "${base}/h265pcma", stallTimeoutSeconds: 3, reconnectBaseSeconds: 0.5, reconnectMaxSeconds: 2 } }
   - { id: noaudio, source: { rtsp: "${base}/h264", stallTimeoutSeconds: 3, reconnectBaseSeconds: 0.5, reconnectMaxSeconds: 2 } }
   - { id: auth, source: { rtsp: "${base}/auth/h264aac", user: viewer, password: "\${CAM_PASS}", reconnectBaseSeconds: 0.5, reconnectMaxSeconds: 2 } }
   - { id: badauth, source: { rtsp: "rtsp://viewer:wrong@127.0.0.1:${server.port}/auth/h264aac", reconnectBaseSeconds: 0.3, reconnectMaxSeconds: 1 } }
@@ -75,7 +76,7 @@ streams:
   });
 
   const streams = async () => (await gw.get<{ streams: ApiStream[] }>('/api/v1/streams')).streams;
-  const GOOD = ['h264aac', 'h265pcma', 'h264pcmu', 'noaudio', 'auth'];
+  const GOOD = ['h264aac', 'h265pcma', 'h264pcmu', 'h265ts', 'noaudio', 'auth'];
 
   it('records every mount, survives the server going away and coming back, and never shows a password', async () => {
     // All five up and recording.
@@ -139,6 +140,7 @@ streams:
       h264aac: { video: 'h264', audio: 'aac', ext: '.mp4' },
       h265pcma: { video: 'hevc', tag: 'hvc1', audio: 'aac', ext: '.mp4' },
       h264pcmu: { video: 'h264', audio: 'aac', ext: '.ts' },
+      h265ts: { video: 'hevc', audio: 'aac', ext: '.ts' },
       noaudio: { video: 'h264', audio: null, ext: '.mp4' },
       auth: { video: 'h264', audio: 'aac', ext: '.mp4' },
     };
