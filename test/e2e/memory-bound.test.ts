@@ -13,7 +13,6 @@ import { Gateway } from '../../src/gateway.js';
 import { OssLocalServer } from '../../src/serve-oss/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { metricValue } from '../helpers/gateway-process.js';
-import { freePort } from '../helpers/net.js';
 import { waitFor } from '../helpers/wait.js';
 
 setFlagsFromString('--expose-gc');
@@ -65,11 +64,9 @@ describe('bounded memory while the store is down', () => {
 
   it(`heap + external memory grows less than the per-stream bound during a ${BLOCK_MS / 1000} s outage; the backlog then drains`, async () => {
     const { url } = await server.start();
-    const rtmp = await freePort();
-    const http = await freePort();
     const config = parseConfig(`
 dataDir: ${join(dir, 'data')}
-server: { rtmp: { host: 127.0.0.1, port: ${rtmp} }, http: { host: 127.0.0.1, port: ${http} } }
+server: { rtmp: { host: 127.0.0.1, port: 0 }, http: { host: 127.0.0.1, port: 0 } }
 storage:
   kind: oss
   endpoint: ${url}
@@ -85,7 +82,7 @@ retry: { baseDelayMs: 100, maxDelayMs: 2000 }
 streams: [{ id: cam1, key: k }]
 `, 'memory.yaml', {});
     gateway = new Gateway(config, createLogger('silent'));
-    await gateway.start();
+    const rtmp = (await gateway.start()).rtmp.port;
     const seconds = BLOCK_MS / 1000 + 25;
     camera = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', source, '-t', String(seconds), '-c', 'copy', '-f', 'flv',
       `rtmp://127.0.0.1:${rtmp}/live/cam1?key=k`], { stdio: 'ignore' });

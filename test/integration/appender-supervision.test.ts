@@ -9,7 +9,6 @@ import type { SessionSpool } from '../../src/spool/session-spool.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { createLogger } from '../../src/util/logger.js';
 import { metricValue } from '../helpers/gateway-process.js';
-import { freePort } from '../helpers/net.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { readObject } from '../helpers/objects.js';
 import { appenderFor, feed, fixture, leaveUnfinishedSession, spoolOptions, startSpool } from '../helpers/appender-fixture.js';
@@ -92,7 +91,7 @@ describe('appender supervision in the gateway', () => {
     await mkdir(blocker);
     const gateway = new Gateway(parseConfig(`
 dataDir: ${join(dir, 'data')}
-server: { rtmp: { host: 127.0.0.1, port: ${await freePort()} }, http: { host: 127.0.0.1, port: ${await freePort()} } }
+server: { rtmp: { host: 127.0.0.1, port: 0 }, http: { host: 127.0.0.1, port: 0 } }
 storage: { kind: fs }
 retry: { baseDelayMs: 20, maxDelayMs: 100 }
 streams: [{ id: cam1, key: k }]

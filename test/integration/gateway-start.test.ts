@@ -61,7 +61,7 @@ streams: [{ id: cam1, key: k }]
 `;
 }
 
-/** An OSS store nobody answers: a port that was free a moment ago. */
+/** An OSS store nobody answers: a port that was free a moment ago (no server can bind 0 for this). */
 function ossAt(port: number): string {
   return `storage:
   kind: oss
@@ -84,7 +84,7 @@ describe('Gateway.start() is all or nothing', () => {
     const dir = await tempDir();
     const spooled = await leaveSessionInSpool(dir);
     const http = await occupy();
-    const rtmp = await freePort();
+    const rtmp = await freePort(); // named, not 0: the test checks that nothing ever listened on it
     const gateway = new Gateway(parseConfig(yaml(dir, { rtmp, http: http.port }, 'storage: { kind: fs }'), 'start.yaml', {}), log);
     await expect(gateway.start()).rejects.toMatchObject({ code: ErrorCode.HttpPortInUse, message: expect.stringMatching(/HTTP port .* is already in use/) });
     expect(await free(rtmp)).toBe(true);
@@ -100,7 +100,7 @@ describe('Gateway.start() is all or nothing', () => {
   it('the RTMP port is taken: start fails with APC_ERR_INGEST_PORT_IN_USE and the HTTP port is free again', async () => {
     const dir = await tempDir();
     const rtmp = await occupy();
-    const http = await freePort();
+    const http = await freePort(); // named, not 0: the test checks that it is free again after the failed start
     const gateway = new Gateway(parseConfig(yaml(dir, { rtmp: rtmp.port, http }, 'storage: { kind: fs }'), 'start.yaml', {}), log);
     await expect(gateway.start()).rejects.toMatchObject({ code: ErrorCode.IngestPortInUse });
     expect(await free(http)).toBe(true);
@@ -110,9 +110,8 @@ describe('Gateway.start() is all or nothing', () => {
   it('a store that is down does not hold start up: recovered sessions drain in the background once it is back', async () => {
     const dir = await tempDir();
     const spooled = await leaveSessionInSpool(dir);
-    const storePort = await freePort();
-    const ports = { rtmp: await freePort(), http: await freePort() };
-    const gateway = new Gateway(parseConfig(yaml(dir, ports, ossAt(storePort)), 'start.yaml', {}), log);
+    const storePort = await freePort(); // named, not 0: the store comes up on it later, where the gateway looks
+    const gateway = new Gateway(parseConfig(yaml(dir, { rtmp: 0, http: 0 }, ossAt(storePort)), 'start.yaml', {}), log);
     cleanup.push(() => gateway.close());
     const t0 = Date.now();
     await gateway.start();
@@ -134,7 +133,7 @@ describe('Gateway.start() is all or nothing', () => {
     await leaveSessionInSpool(dir);
     const http = await occupy();
     const config = join(dir, 'appendcast.yaml');
-    await writeFile(config, yaml(dir, { rtmp: await freePort(), http: http.port }, ossAt(await freePort())));
+    await writeFile(config, yaml(dir, { rtmp: 0, http: http.port }, ossAt(await freePort())));
     const proc = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), 'run', '--config', config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     cleanup.push(async () => { if (proc.exitCode === null) proc.kill('SIGKILL'); });
     let out = '';

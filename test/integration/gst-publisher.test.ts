@@ -31,23 +31,32 @@ async function listening(port: number): Promise<boolean> {
   });
 }
 
-/** ffmpeg's RTMP listener recording to `out`; bounded by its own listen timeout and our kill timer. */
-async function startListener(port: number, out: string): Promise<{ done: Promise<{ code: number | null; stderr: string }> }> {
-  const proc = spawn(process.env.FFMPEG_PATH ?? 'ffmpeg', [
-    '-hide_banner', '-nostdin', '-loglevel', 'warning',
-    '-listen', '1', '-timeout', '20', '-i', `rtmp://127.0.0.1:${port}/live/cam1`,
-    '-c', 'copy', '-f', 'flv', out,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-  const killer = setTimeout(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); }, 30_000);
-  const done = new Promise<{ code: number | null; stderr: string }>((resolve) =>
-    proc.once('close', (code) => { clearTimeout(killer); resolve({ code, stderr }); }));
-  await waitFor(`ffmpeg listening on ${port}`, async () => {
-    if (proc.exitCode !== null) throw new Error(`ffmpeg exited early: ${stderr}`);
-    return listening(port);
-  }, 10_000, 50);
-  return { done };
+/**
+ * ffmpeg's RTMP listener recording to `out`; bounded by its own listen timeout and our kill timer.
+ * ffmpeg must be given its port (it cannot report one it picked): a free one is taken, and should
+ * another process grab it first (ffmpeg then exits at once), another.
+ */
+async function startListener(out: string): Promise<{ port: number; done: Promise<{ code: number | null; stderr: string }> }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const proc = spawn(process.env.FFMPEG_PATH ?? 'ffmpeg', [
+      '-hide_banner', '-nostdin', '-loglevel', 'warning',
+      '-listen', '1', '-timeout', '20', '-i', `rtmp://127.0.0.1:${port}/live/cam1`,
+      '-c', 'copy', '-f', 'flv', out,
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    const killer = setTimeout(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); }, 30_000);
+    const done = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      proc.once('close', (code) => { clearTimeout(killer); resolve({ code, stderr }); }));
+    const up = await waitFor(`ffmpeg listening on ${port}`, async () => {
+      if (proc.exitCode !== null) return 'exited';
+      return (await listening(port)) ? 'listening' : undefined;
+    }, 10_000, 50);
+    if (up === 'listening') return { port, done };
+    await done;
+    if (!/address already in use/i.test(stderr) || attempt === 3) throw new Error(`ffmpeg exited early: ${stderr}`);
+  }
 }
 
 describe('GStreamer publisher elements', () => {
@@ -68,10 +77,10 @@ describe.concurrent('GStreamer RTMP publish into ffmpeg\'s RTMP listener', () =>
   ];
   for (const { sink, keyIn } of cases) {
     it(`${sink}, key in the ${keyIn === 'stream' ? 'stream name' : 'app / tcUrl'}: clean H.264+AAC of the right length`, async () => {
-      const port = await freePort();
       const out = join(dir, `${sink}-${keyIn}.flv`);
       const key = `K-${sink}-${keyIn}`;
-      const listener = await startListener(port, out);
+      const listener = await startListener(out);
+      const port = listener.port;
       const url = keyIn === 'stream'
         ? `rtmp://127.0.0.1:${port}/live/cam1?key=${key}`
         : `rtmp://127.0.0.1:${port}/live?key=${key}/cam1`;
@@ -97,7 +106,7 @@ describe.concurrent('GStreamer RTMP publish into ffmpeg\'s RTMP listener', () =>
   }
 
   it('reports a refused connection as a failed publish (exit 1, the sink\'s error), promptly', async () => {
-    const port = await freePort(); // nothing listens there
+    const port = await freePort(); // a port nothing listens on: the point of the test
     for (const sink of ['rtmp2sink', 'rtmpsink'] as const) {
       const t0 = Date.now();
       const pub = startGstPublisher({ url: `rtmp://127.0.0.1:${port}/live/cam1`, seconds: 2, sink, audio: false });

@@ -317,7 +317,7 @@ describe.concurrent('failures: a clear reason, growing backoff, never a tight lo
   });
 
   it('a port nobody listens on: down(unreachable), jittered delays within their caps', async () => {
-    const port = await freePort();
+    const port = await freePort(); // a port nothing listens on: the point of the test
     const base = 100;
     const max = 800;
     const h = harness(`rtsp://${USER}:${encodeURIComponent(PASS)}@127.0.0.1:${port}/h264aac`, { backoff: { baseMs: base, maxMs: max } });
