@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { encodeAmf0 } from '../../src/media/amf/amf0.js';
 import { ChunkReader } from '../../src/ingest/rtmp/chunk-reader.js';
 import { ChunkWriter } from '../../src/ingest/rtmp/chunk-writer.js';
@@ -101,11 +101,12 @@ describe('RTMP server: real encoders and the publish veto', () => {
   afterAll(async () => { await h.server.close(); });
 
   it('takes a publish from ffmpeg: metadata, sequence headers, media in order; unpublish ends it', async () => {
+    const before = h.publishes.length;
     const cam = startCamera({ url: `rtmp://127.0.0.1:${h.port}/live/cam1?key=k1`, seconds: 2 });
     const { code, stderr } = await cam.done;
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    const p = await waitFor('the publish to end', () => h.publishes.find((x) => x.info.stream === 'cam1' && x.ended));
+    const p = await waitFor('the publish to end', () => h.publishes.slice(before).find((x) => x.info.stream === 'cam1' && x.ended));
     const kinds = p.packets.map((x) => (x.kind === 'metadata' ? 'meta' : `${x.kind}:${x.packetType}`));
     expect(kinds[0]).toBe('meta');
     expect(kinds.indexOf('video:config')).toBeLessThan(kinds.indexOf('video:frame'));
@@ -118,6 +119,7 @@ describe('RTMP server: real encoders and the publish veto', () => {
 
   it('refuses before Publish.Start with the reason: ffmpeg prints it and exits, nothing is published', async () => {
     const before = h.publishes.length;
+    const rejectedBefore = h.rejected.length;
     const cam = startCamera({ url: `rtmp://127.0.0.1:${h.port}/live/cam1?key=wrong`, seconds: 2 });
     const { code, stderr } = await cam.done;
     expect(code).not.toBe(0);
@@ -127,7 +129,7 @@ describe('RTMP server: real encoders and the publish veto', () => {
     expect(u.code).not.toBe(0);
     expect(u.stderr).toMatch(/no such stream is configured/);
     expect(h.publishes.length).toBe(before);
-    expect(h.rejected.slice(-2).map((r) => r.reason)).toEqual(['bad-key', 'unknown-stream']);
+    expect(h.rejected.slice(rejectedBefore).map((r) => r.reason)).toEqual(['bad-key', 'unknown-stream']);
   });
 
   it('answers refusals with the documented onStatus codes', async () => {
@@ -269,6 +271,7 @@ describe('RTMP server: protocol control, aggregates, AMF3 messages and command c
   });
 
   it('refuses legacy unsupported codecs too (Speex audio, H.263 video)', async () => {
+    const rejectedBefore = h.rejected.length;
     for (const [name, tag] of [['cam-spx', { type: 8 as const, body: Buffer.from([0xb2, 0x00, 0x00]) }], ['cam-263', { type: 9 as const, body: Buffer.from([0x12, 0x00, 0x00]) }]] as const) {
       const pub = await RtmpTestPublisher.open({ port: h.port });
       await pub.connect();
@@ -278,7 +281,7 @@ describe('RTMP server: protocol control, aggregates, AMF3 messages and command c
       expect(status, name).toMatchObject({ level: 'error', code: 'NetStream.Publish.Rejected' });
       await pub.closed;
     }
-    expect(h.rejected.slice(-2).map((r) => r.reason)).toEqual(['unsupported-codec', 'unsupported-codec']);
+    expect(h.rejected.slice(rejectedBefore).map((r) => r.reason)).toEqual(['unsupported-codec', 'unsupported-codec']);
   });
 
   it('caps connections in total', async () => {
@@ -424,7 +427,14 @@ describe('RTMP server: limits and time-outs (each closes the connection, counted
   });
   afterAll(async () => { await h.server.close(); });
 
-  const lastReason = () => h.errors.at(-1)?.reason;
+  // What this test's connections caused, not an earlier test's.
+  let errorsMark = 0;
+  let refusedMark = 0;
+  beforeEach(() => {
+    errorsMark = h.errors.length;
+    refusedMark = h.refused.length;
+  });
+  const lastReason = () => h.errors.slice(errorsMark).at(-1)?.reason;
 
   it('handshake time-out: a silent client, and one that stops half-way through C1', async () => {
     const silent = raw(h.port);
@@ -501,7 +511,7 @@ describe('RTMP server: limits and time-outs (each closes the connection, counted
     await waitFor('10 connections', () => h.server.connectionCount >= 10, 3000, 10);
     const over = raw(h.port);
     await over.closed;
-    expect(h.refused.at(-1)?.reason).toBe('max-connections-per-address');
+    expect(h.refused.slice(refusedMark).at(-1)?.reason).toBe('max-connections-per-address');
     for (const c of conns) c.socket.destroy();
     await Promise.all(conns.map((c) => c.closed));
     await waitFor('connections released', () => h.server.connectionCount === 0, 3000, 10);
