@@ -46,6 +46,8 @@ export const ErrorCode = {
   AppenderNoInit: 'APC_ERR_APPENDER_NO_INIT',
   /** Every key near the rendered one is taken. */
   AppenderNoFreeKey: 'APC_ERR_APPENDER_NO_FREE_KEY',
+  /** A key template names a placeholder that does not exist (the config validates them: a programming error). */
+  AppenderKeyTemplate: 'APC_ERR_APPENDER_KEY_TEMPLATE',
   // serve-oss (the OSS-compatible server)
   /** An OSS error reply to a client (status + OSS Code): thrown inside the server, answered, never a failure of ours. */
   ServeOssReply: 'APC_ERR_SERVE_OSS_REPLY',

@@ -28,3 +28,10 @@ export class NoFreeKeyError extends AppendcastError {
     super(ErrorCode.AppenderNoFreeKey, `no free key near ${base} (${tried} taken)`);
   }
 }
+
+/** A key template names a placeholder that does not exist; the config refuses such templates, so this is a bug. */
+export class KeyTemplateError extends AppendcastError {
+  constructor(placeholder: string) {
+    super(ErrorCode.AppenderKeyTemplate, `unknown key template placeholder ${placeholder}`);
+  }
+}

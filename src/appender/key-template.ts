@@ -1,3 +1,5 @@
+import { KeyTemplateError } from './errors.js';
+
 export interface KeyTemplateValues {
   stream: string;
   /** When the object is opened; rendered in UTC. */
@@ -27,7 +29,7 @@ export function renderKey(template: string, v: KeyTemplateValues): string {
   };
   return template.replace(/\{([A-Za-z]+)\}/g, (m, name: string) => {
     const val = values[name];
-    if (val === undefined) throw new Error(`unknown key template placeholder ${m}`);
+    if (val === undefined) throw new KeyTemplateError(m);
     return val;
   });
 }

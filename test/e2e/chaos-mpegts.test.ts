@@ -1,11 +1,10 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readJournal } from '../../src/spool/journal-reader.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import type { FaultKind } from '../../src/serve-oss/faults.js';
 import { OssLocalServer } from '../../src/serve-oss/server.js';
@@ -14,6 +13,7 @@ import { metricValue, startGateway, type GatewayProcess } from '../helpers/gatew
 import { decodeErrors } from '../helpers/media.js';
 import { waitFor } from '../helpers/wait.js';
 import { groupBySession, listStreamObjects, readObject, stitch } from '../helpers/objects.js';
+import { retainedSessions } from '../helpers/spool-journal.js';
 
 const CREDS = { accessKeyId: 'chaos-id', accessKeySecret: 'chaos-secret' };
 const CAMERA_SECONDS = 30;
@@ -29,21 +29,6 @@ async function videoSpan(file: string): Promise<number> {
   const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', file], { maxBuffer: 64 << 20 });
   const dts = stdout.split('\n').map((l) => Number.parseFloat(l)).filter((n) => Number.isFinite(n));
   return dts.at(-1)! - dts[0]! + 0.04;
-}
-
-/** Every session the spool retained (`retainAcked`): what reached the spool, entry by entry. */
-async function retainedSessions(spoolDir: string): Promise<Map<string, Buffer[]>> {
-  const out = new Map<string, Buffer[]>();
-  for (const streamDir of await readdir(spoolDir, { withFileTypes: true })) {
-    if (!streamDir.isDirectory()) continue;
-    for (const d of await readdir(join(spoolDir, streamDir.name), { withFileTypes: true })) {
-      if (!d.isDirectory()) continue;
-      const dir = join(spoolDir, streamDir.name, d.name);
-      const meta = JSON.parse(await readFile(join(dir, 'session.json'), 'utf8')) as { sessionId: string };
-      out.set(meta.sessionId, (await readJournal(dir)).map((e) => e.bytes));
-    }
-  }
-  return out;
 }
 
 /**

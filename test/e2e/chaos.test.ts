@@ -1,10 +1,9 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Fmp4Splitter, type MediaFragment } from '../../src/container/index.js';
-import { readJournal } from '../../src/spool/journal-reader.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import type { FaultKind } from '../../src/serve-oss/faults.js';
 import { OssLocalServer } from '../../src/serve-oss/server.js';
@@ -13,6 +12,7 @@ import { metricValue, startGateway, type GatewayProcess } from '../helpers/gatew
 import { decodeErrors, probe } from '../helpers/media.js';
 import { waitFor } from '../helpers/wait.js';
 import { groupBySession, listStreamObjects, readObject, stitch } from '../helpers/objects.js';
+import { retainedSessions } from '../helpers/spool-journal.js';
 
 const CREDS = { accessKeyId: 'chaos-id', accessKeySecret: 'chaos-secret' };
 const CAMERA_SECONDS = 60;
@@ -20,21 +20,6 @@ const OUTAGE_AT_S = 8;
 const OUTAGE_MS = 15_000;
 const KILL_AT_S = 32;
 const FAULT_KINDS: FaultKind[] = ['drop-response', '503', '500-after-commit', 'delay', 'reset-mid-body'];
-
-/** Every session the spool retained (`retainAcked`): what reached the spool, entry by entry. */
-async function retainedSessions(spoolDir: string): Promise<Map<string, Buffer[]>> {
-  const out = new Map<string, Buffer[]>();
-  for (const streamDir of await readdir(spoolDir, { withFileTypes: true })) {
-    if (!streamDir.isDirectory()) continue;
-    for (const d of await readdir(join(spoolDir, streamDir.name), { withFileTypes: true })) {
-      if (!d.isDirectory()) continue;
-      const dir = join(spoolDir, streamDir.name, d.name);
-      const meta = JSON.parse(await readFile(join(dir, 'session.json'), 'utf8')) as { sessionId: string };
-      out.set(meta.sessionId, (await readJournal(dir)).map((e) => e.bytes));
-    }
-  }
-  return out;
-}
 
 /**
  * The chaos run of the reliability issue: a camera streams 60 s; the store injects faults on 5 % of

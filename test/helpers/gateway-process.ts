@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SessionSummary } from '../../src/stream/session-recorder.js';
+import { logLine } from './log-lines.js';
 import { waitFor } from './wait.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -54,19 +55,10 @@ interface Bound {
 
 /** The ports in the gateway's `gateway started` log line (pino JSON on stdout), once it has printed it. */
 export function boundPorts(stdout: string): Bound | undefined {
-  for (const line of stdout.split('\n')) {
-    if (!line.includes('"gateway started"')) continue;
-    let j: { msg?: unknown; rtmp?: { port?: unknown }; http?: { port?: unknown } };
-    try {
-      j = JSON.parse(line) as typeof j;
-    } catch {
-      continue; // a partial line: the rest has not arrived yet
-    }
-    const rtmp = j.rtmp?.port;
-    const http = j.http?.port;
-    if (j.msg === 'gateway started' && typeof rtmp === 'number' && typeof http === 'number' && rtmp > 0 && http > 0) return { rtmp, http };
-  }
-  return undefined;
+  const j = logLine<{ rtmp?: { port?: unknown }; http?: { port?: unknown } }>(stdout, 'gateway started');
+  const rtmp = j?.rtmp?.port;
+  const http = j?.http?.port;
+  return typeof rtmp === 'number' && typeof http === 'number' && rtmp > 0 && http > 0 ? { rtmp, http } : undefined;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { logLine } from './log-lines.js';
 import { waitFor } from './wait.js';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
@@ -14,16 +15,8 @@ export interface ServeOssProcess {
 
 /** The URL in serve-oss's `serve-oss listening` log line (pino JSON on stdout), once it has printed it. */
 function listeningUrl(stdout: string): string | undefined {
-  for (const line of stdout.split('\n')) {
-    if (!line.includes('"serve-oss listening"')) continue;
-    try {
-      const j = JSON.parse(line) as { msg?: unknown; url?: unknown };
-      if (j.msg === 'serve-oss listening' && typeof j.url === 'string') return j.url;
-    } catch {
-      // a partial line: the rest has not arrived yet
-    }
-  }
-  return undefined;
+  const url = logLine<{ url?: unknown }>(stdout, 'serve-oss listening')?.url;
+  return typeof url === 'string' ? url : undefined;
 }
 
 /**

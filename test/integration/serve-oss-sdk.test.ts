@@ -14,6 +14,7 @@ import { parseServeOssArgs, serveOssMain, ServeOssUsageError, startServeOss } fr
 import { OssLocalServer, type OssLocalServerOptions } from '../../src/serve-oss/server.js';
 import { signV1 } from '../../src/store/oss/sign-v1.js';
 import { rejectionOf } from '../helpers/expect-error.js';
+import { logLine } from '../helpers/log-lines.js';
 import { waitFor } from '../helpers/wait.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -642,8 +643,7 @@ describe('serve-oss command line', () => {
     try {
       const listening = await waitFor('serve-oss listening line', () => {
         if (proc.exitCode !== null) throw new Error(`serve-oss exited early:\n${out}`);
-        const line = out.split('\n').find((l) => l.includes('serve-oss listening'));
-        return line === undefined ? undefined : (JSON.parse(line) as { url: string });
+        return logLine<{ url: string }>(out, 'serve-oss listening');
       }, 20_000);
       expect(listening.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const oss = new OSS({ accessKeyId: AK, accessKeySecret: SK, bucket: 'bucket-1', endpoint: listening.url, region: REGION, sldEnable: true });
