@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { SessionAppender, type Continuation, type ObjectEnd } from './appender/session-appender.js';
 import { TimelineShift } from './container/fmp4/timeline-shift.js';
+import { TsTimelineShift } from './container/ts/ts-timeline-shift.js';
 import type { Config, StreamConfig, StreamDefaults } from './config/index.js';
 import { HttpServer, sendJson } from './http/http-server.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
@@ -157,11 +158,11 @@ export class Gateway {
     });
     recorder.summary.remux = 'ffmpeg';
     // The previous run ended (and flushed) before this one connected: continue its timeline when
-    // within the grace. fMP4 only: ffmpeg was spawned before we knew, so MPEG-TS cannot be moved.
-    const pred = stream.format === 'fmp4' ? this.takePredecessor(stream, info.startedAt) : undefined;
+    // within the grace, by rewriting the times in our copy (ffmpeg was spawned before we knew).
+    const pred = this.takePredecessor(stream, info.startedAt);
     const start = pred?.p.flushedNow?.(pred.gapMs / 1000) ?? null;
     const base = start?.base ?? null;
-    if (base !== null) recorder.shiftBy(new TimelineShift(base));
+    if (base !== null) recorder.shiftBy(stream.format === 'mpegts' ? new TsTimelineShift(base) : new TimelineShift(base));
     const continuation = this.continuationFor(pred, Promise.resolve(base), Promise.resolve(start));
     this.pulling.set(info.id, { stream: stream.id, recorder });
     this.metrics.streamUp.set({ stream: stream.id }, 1);

@@ -74,3 +74,8 @@ export class ContainerError extends AppendcastError {
     this.droppedBytes = details.droppedBytes ?? 0;
   }
 }
+
+/** Moves outputs later (or earlier) on the media timeline, in place: how a continued recording goes on after a gap. */
+export interface TimelineShifter {
+  apply(outputs: ContainerOutput[]): ContainerOutput[];
+}

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ContainerOutput } from '../container/index.js';
-import type { TimelineShift } from '../container/fmp4/timeline-shift.js';
+import type { TimelineShifter } from '../container/types.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { RemuxExit, RemuxKind, RemuxStageEvents } from '../remux/remux-stage.js';
 import type { SessionSpool } from '../spool/session-spool.js';
@@ -41,7 +41,7 @@ export class SessionRecorder {
   private readonly log: Logger;
   private readonly sha = createHash('sha256');
   private finished: Promise<SessionSummary> | undefined;
-  private shift: TimelineShift | undefined;
+  private shift: TimelineShifter | undefined;
   /** Media time (s) where the last fragment ends: a reconnect continues from here. */
   mediaEnd: number | null = null;
   /** The video frame duration (s) of the last fragment (0: unknown): a reconnect stays on the frame grid. */
@@ -67,8 +67,8 @@ export class SessionRecorder {
     onOutputs: (outs) => this.spoolAll(outs),
   };
 
-  /** fMP4 fragments from now on are moved later by this shift (a continued recording); set before the first output. */
-  shiftBy(shift: TimelineShift): void {
+  /** Fragments from now on are moved on the timeline by this shift (a continued recording); set before the first output. */
+  shiftBy(shift: TimelineShifter): void {
     this.shift = shift;
   }
 

@@ -2,8 +2,8 @@
  * Pulled streams end to end: the real gateway pulls a real RTSP server (GStreamer's, from Debian)
  * serving H.264+AAC, H.265+PCMA, H.264+PCMU (recorded as MPEG-TS), H.264 without audio and a
  * digest-protected mount; a wrong password backs off; the server goes away mid-stream and comes
- * back on the same port within the reconnect grace: fMP4 recordings go on in the same object
- * (with a gap line in the index), MPEG-TS ones in a new object. Every object decodes with 0
+ * back on the same port within the reconnect grace: fMP4 and MPEG-TS recordings go on in the same
+ * object (with a gap line in the index). Every object decodes with 0
  * errors, with the codecs a browser plays.
  */
 import { execFile } from 'node:child_process';
@@ -31,7 +31,8 @@ interface ApiStream {
 
 async function dtsMonotonic(file: string): Promise<boolean> {
   const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', file], { maxBuffer: 64 << 20 });
-  const dts = stdout.trim().split('\n').map(Number);
+  // MPEG-TS lines end with a comma and come with blank lines between.
+  const dts = stdout.split('\n').map((l) => Number.parseFloat(l)).filter((n) => Number.isFinite(n));
   return dts.every((d, i) => i === 0 || d > dts[i - 1]!);
 }
 
@@ -46,6 +47,13 @@ async function videoPackets(file: string): Promise<number> {
 }
 
 const MIN_FRAMES = 50; // ≥ 2 s at 25 fps in every object
+
+/** The largest step between consecutive video DTS (s): where a continued object's gap is. */
+async function largestDtsStep(file: string): Promise<number> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', file], { maxBuffer: 64 << 20 });
+  const dts = stdout.split('\n').map((l) => Number.parseFloat(l)).filter((n) => Number.isFinite(n));
+  return dts.reduce((m, d, i) => (i === 0 ? m : Math.max(m, d - dts[i - 1]!)), 0);
+}
 
 async function codecTag(file: string): Promise<string> {
   const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_tag_string', '-of', 'csv=p=0', file]);
@@ -168,18 +176,21 @@ streams:
       auth: { video: 'h264', audio: 'aac', ext: '.mp4' },
     };
     const rows: string[] = [];
+    const gaps: string[] = [];
     for (const id of GOOD) {
       const objects = await listStreamObjects(store, id);
-      if (expected[id]!.ext === '.mp4') {
-        // Back within the grace with the same parameters: the same object, the gap marked in its index.
-        expect(objects, id).toHaveLength(1);
-        const index = (await readObject(store, objects[0]!.key + INDEX_SUFFIX)).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; g?: number });
-        expect(index.filter((l) => l.type === 'gap').length, id).toBeGreaterThanOrEqual(1);
-        expect(metricValue(m, 'appendcast_continuations_total', { stream: id }), id).toBeGreaterThanOrEqual(1);
-      } else {
-        // MPEG-TS: ffmpeg was started before the gap was known, so the recording goes on in a new object.
-        expect(objects.length, id).toBeGreaterThanOrEqual(2);
-      }
+      // Back within the grace with the same parameters: the same object (fMP4 and MPEG-TS alike), the gap marked in its index.
+      expect(objects, id).toHaveLength(1);
+      const index = (await readObject(store, objects[0]!.key + INDEX_SUFFIX)).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; g?: number });
+      expect(index.filter((l) => l.type === 'gap').length, id).toBeGreaterThanOrEqual(1);
+      expect(metricValue(m, 'appendcast_continuations_total', { stream: id }), id).toBeGreaterThanOrEqual(1);
+      // The object's timeline holds the gap the index reports: one frame step plus g (MPEG-TS: leading
+      // audio before the first keyframe is placed at the gap's end, so video may start up to a GOP later).
+      const g = index.filter((l) => l.type === 'gap').reduce((n, l) => n + l.g!, 0);
+      const step = await largestDtsStep(join(root, objects[0]!.key));
+      expect(step, id).toBeGreaterThanOrEqual(g);
+      expect(step, id).toBeLessThanOrEqual(g + (expected[id]!.ext === '.ts' ? 1.1 : 0.1));
+      gaps.push(`${id} g=${g.toFixed(3)} s, largest DTS step ${step.toFixed(3)} s`);
       for (const o of objects) {
         const file = join(root, o.key);
         const e = expected[id]!;
@@ -192,11 +203,11 @@ streams:
         expect(a?.codec_name ?? null, o.key).toBe(e.audio);
         if (e.tag) expect(await codecTag(file), o.key).toBe(e.tag);
         expect(Number(v?.nb_read_frames), o.key).toBeGreaterThanOrEqual(MIN_FRAMES);
-        if (e.ext === '.mp4') expect(await dtsMonotonic(file), o.key).toBe(true);
+        expect(await dtsMonotonic(file), o.key).toBe(true);
         rows.push(`${id.padEnd(9)} ${o.key.split('/').pop()!.padEnd(24)} ${e.video}${e.tag ? `(${e.tag})` : ''}+${a?.codec_name ?? '-'} ${(p.duration - p.startTime).toFixed(2)} s ${v?.nb_read_frames} frames`);
       }
     }
-    console.log(`pulled RTSP recordings:\n${rows.join('\n')}`);
+    console.log(`pulled RTSP recordings:\n${rows.join('\n')}\n${gaps.join('\n')}`);
     await store.close();
   }, 180_000);
 });
