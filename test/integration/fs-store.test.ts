@@ -7,6 +7,7 @@ import { FsStore } from '../../src/store/fs/fs-store.js';
 import { StoreIntegrityError } from '../../src/store/fs/fs-errors.js';
 import { StoreClosedError } from '../../src/store/errors.js';
 import { KeyedMutex } from '../../src/store/fs/keyed-mutex.js';
+import { decodeSidecarFile } from '../../src/store/fs/sidecar.js';
 import { crc64 } from '../../src/store/crc64.js';
 import {
   InvalidKeyError,
@@ -75,8 +76,13 @@ describe('FsStore (fs only)', () => {
       '.appendcast-meta/objects/cam1/2026/a.mp4',
       '.appendcast-meta/objects/cam1/index.json',
     ]);
-    const sidecar = JSON.parse(await readFile(join(root, '.appendcast-meta/objects/cam1/2026/a.mp4'), 'utf8')) as Record<string, unknown>;
-    expect(sidecar).toMatchObject({ type: 'Appendable', length: 7, crc64: '3454605731697256492', metadata: { camera: 'one' } });
+    // (a JSON line as created, then one record per append)
+    const raw = await readFile(join(root, '.appendcast-meta/objects/cam1/2026/a.mp4'));
+    const firstLine = JSON.parse(raw.subarray(0, raw.indexOf(0x0a)).toString('utf8')) as Record<string, unknown>;
+    expect(firstLine).toMatchObject({ type: 'Appendable', length: 3, metadata: { camera: 'one' } });
+    const file = decodeSidecarFile(raw)!;
+    expect(file.records).toBe(1);
+    expect(file.sidecar).toMatchObject({ type: 'Appendable', length: 7, crc64: 3454605731697256492n, metadata: { camera: 'one' } });
     // ...but list() never shows them, and their namespace is not a key namespace.
     expect((await store.list('')).map((e) => e.key)).toEqual(['cam1/2026/a.mp4', 'cam1/index.json']);
     expect(await store.list('.appendcast-meta')).toEqual([]);

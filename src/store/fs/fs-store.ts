@@ -1,9 +1,10 @@
 /**
  * The fs backend: a directory with the semantics of OSS AppendObject (same errors, same CRC-64).
  *
- * Layout. Object `a/b.mp4` is the plain file `<root>/a/b.mp4`; its metadata sidecar (JSON: type
- * Appendable|Normal, acknowledged length, whole-object CRC-64, content type, user metadata, the data
- * file's inode) is `<root>/.appendcast-meta/objects/a/b.mp4`, and temp files live in
+ * Layout. Object `a/b.mp4` is the plain file `<root>/a/b.mp4`; its metadata sidecar (a JSON line:
+ * type Appendable|Normal, acknowledged length, whole-object CRC-64, content type, user metadata, the
+ * data file's inode; then one 32-byte record per append, see sidecar.ts) is
+ * `<root>/.appendcast-meta/objects/a/b.mp4`, and temp files live in
  * `<root>/.appendcast-meta/tmp/`. Keys whose first segment is `.appendcast-meta` are refused, so no
  * object collides with the store's own files and list() never shows them. Keys that cannot be a
  * distinct file path (`a//b`, `a/./b`, trailing `/`, a segment over 255 bytes) are refused with
@@ -12,8 +13,10 @@
  *
  * Durability (`fsync: 'always'`, the default). Before a call resolves:
  * - append to an existing object: the new bytes are written at the acknowledged length and the data
- *   file is fdatasync'ed; then the sidecar (new length + CRC-64) is written to a temp file, fsynced,
- *   renamed over the old sidecar, and the sidecar's directory is fsynced.
+ *   file is fdatasync'ed; then a record of the new length + CRC-64 is written after the sidecar's last
+ *   one and the sidecar is fdatasync'ed (every 4096 records the sidecar is rewritten as one line: temp
+ *   file, fsync, rename, fsync of its directory). Both files stay open between appends (up to 4096
+ *   objects, closed after 60 s unused), so an append is two writes and two fdatasyncs.
  * - append that creates an object, and put: the bytes go to a temp file, which is fdatasync'ed; the
  *   sidecar is written as above; then the temp file is renamed to the object's path and that
  *   directory is fsynced (the rename is the commit). Directories created for a new key are fsynced
@@ -64,8 +67,9 @@ import { errnoCode, fsyncDir, mkdirp, pruneEmptyDirs, renameInto, writeAllAt } f
 import { StoreIntegrityError } from './fs-errors.js';
 import { isFsKey, keySegments, META_DIR } from './key-path.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { encodeSidecar, readSidecar } from './sidecar.js';
-import type { Sidecar } from './sidecar.js';
+import { OpenObjects, type OpenObject } from './open-objects.js';
+import { encodeRecord, encodeSidecar, readSidecarFile, RECORD_BYTES } from './sidecar.js';
+import type { Sidecar, SidecarFile } from './sidecar.js';
 
 export interface FsStoreOptions {
   /** Directory holding the objects; created if missing. */
@@ -74,9 +78,16 @@ export interface FsStoreOptions {
   maxObjectBytes?: number;
   /** 'always' (default): fsync before acknowledging, see the top of this file. */
   fsync?: 'always' | 'never';
+  /** Objects kept open between appends (default 4096, two descriptors each) and how long an unused one stays open (default 60 s). */
+  openObjects?: { max?: number; idleMs?: number };
 }
 
 export const DEFAULT_MAX_OBJECT_BYTES = 5 * 1024 ** 3;
+/** Append records in a sidecar before it is rewritten as one JSON line (about 130 KB; an hour of 1 s appends). */
+const MAX_RECORDS = 4096;
+/** Objects kept open between appends, and how long an unused one stays open. */
+const OPEN_OBJECTS = 4096;
+const OPEN_IDLE_MS = 60_000;
 
 /** Shared by every FsStore in the process, keyed by absolute data path. */
 const locks = new KeyedMutex();
@@ -92,7 +103,7 @@ type ObjectState =
   | { kind: 'directory' }
   /** A file without a sidecar that describes it: a Normal object with no known CRC-64. */
   | { kind: 'orphan'; stat: BigIntStats }
-  | { kind: 'object'; stat: BigIntStats; sidecar: Sidecar };
+  | { kind: 'object'; stat: BigIntStats; sidecar: Sidecar; file: SidecarFile };
 
 function totalBytes(chunks: readonly Uint8Array[]): number {
   return chunks.reduce((n, c) => n + c.byteLength, 0);
@@ -130,6 +141,7 @@ export class FsStore implements AppendableStore {
   readonly #inflight = new Set<Promise<unknown>>();
   #closed = false;
   #tmpReady: Promise<void> | undefined;
+  readonly #open: OpenObjects;
 
   constructor(options: FsStoreOptions) {
     this.root = resolve(options.root);
@@ -137,12 +149,19 @@ export class FsStore implements AppendableStore {
     this.fsync = options.fsync ?? 'always';
     this.#metaRoot = join(this.root, META_DIR, 'objects');
     this.#tmpDir = join(this.root, META_DIR, 'tmp');
+    this.#open = new OpenObjects({
+      max: options.openObjects?.max ?? OPEN_OBJECTS,
+      idleMs: options.openObjects?.idleMs ?? OPEN_IDLE_MS,
+      runLocked: (path, fn) => locks.run(path, fn),
+    });
   }
 
   append(key: string, position: number, chunks: readonly Uint8Array[], opts?: CreateOptions): Promise<AppendResult> {
     return this.#locked(key, async (paths) => {
-      const state = await this.#inspect(key, paths);
       const total = totalBytes(chunks);
+      const open = await this.#open.valid(paths.data);
+      if (open !== undefined) return this.#appendOpen(key, paths, open, position, chunks, total);
+      const state = await this.#inspect(key, paths);
       switch (state.kind) {
         case 'directory':
           throw conflict(key, undefined);
@@ -151,9 +170,12 @@ export class FsStore implements AppendableStore {
         case 'absent':
           if (position !== 0) throw new PositionNotEqualToLengthError(key, position, 0);
           return this.#create(key, paths, chunks, total, opts);
-        case 'object':
+        case 'object': {
           if (state.sidecar.type !== 'Appendable') throw new ObjectNotAppendableError(key);
-          return this.#appendExisting(key, paths, state.stat, state.sidecar, position, chunks, total);
+          if (position !== state.sidecar.length) throw new PositionNotEqualToLengthError(key, position, state.sidecar.length);
+          this.#checkNotShort(key, state.stat, state.sidecar);
+          return this.#appendOpen(key, paths, await this.#openObject(paths, state), position, chunks, total);
+        }
       }
     });
   }
@@ -221,6 +243,7 @@ export class FsStore implements AppendableStore {
   put(key: string, data: Uint8Array, opts?: CreateOptions): Promise<{ crc64: bigint }> {
     return this.#locked(key, async (paths) => {
       if (data.byteLength > this.maxObjectBytes) throw new ObjectTooLargeError(key, data.byteLength, this.maxObjectBytes);
+      await this.#open.drop(paths.data);
       const state = await this.#inspect(key, paths);
       if (state.kind === 'directory') throw conflict(key, undefined);
       const crc64 = crc64Of([data]);
@@ -236,6 +259,7 @@ export class FsStore implements AppendableStore {
 
   delete(key: string): Promise<void> {
     return this.#locked(key, async (paths) => {
+      await this.#open.drop(paths.data);
       const state = await this.#inspect(key, paths);
       if (state.kind === 'directory') return;
       const durable = this.fsync === 'always';
@@ -282,6 +306,7 @@ export class FsStore implements AppendableStore {
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    await this.#open.closeAll();
   }
 
   // ---- internals ----
@@ -324,15 +349,16 @@ export class FsStore implements AppendableStore {
     }
     if (stat.isDirectory()) return { kind: 'directory' };
     if (!stat.isFile()) return { kind: 'absent' }; // symlinks and the like are not objects
-    const sidecar = await readSidecar(paths.meta, key);
-    if (sidecar === undefined || sidecar.ino !== stat.ino) return { kind: 'orphan', stat };
+    const file = await readSidecarFile(paths.meta, key);
+    const sidecar = file?.sidecar;
+    if (file === undefined || sidecar === undefined || sidecar.ino !== stat.ino) return { kind: 'orphan', stat };
     if (stat.size < BigInt(sidecar.length)) {
       // Another process (a reader beside the gateway) may have raced an append between our stat and
       // our sidecar read: the data is written before the sidecar, so a second look sees it.
       const again = await lstat(paths.data, { bigint: true }).catch(() => undefined);
-      if (again !== undefined && again.ino === stat.ino) return { kind: 'object', stat: again, sidecar };
+      if (again !== undefined && again.ino === stat.ino) return { kind: 'object', stat: again, sidecar, file };
     }
-    return { kind: 'object', stat, sidecar };
+    return { kind: 'object', stat, sidecar, file };
   }
 
   #checkNotShort(key: string, stat: BigIntStats, sidecar: Sidecar): void {
@@ -414,44 +440,67 @@ export class FsStore implements AppendableStore {
     }
   }
 
-  async #appendExisting(
-    key: string,
-    paths: ObjectPaths,
-    stat: BigIntStats,
-    sidecar: Sidecar,
-    position: number,
-    chunks: readonly Uint8Array[],
-    total: number,
-  ): Promise<AppendResult> {
-    const length = sidecar.length;
+  /** Opens an existing appendable object's two files for this and later appends. */
+  async #openObject(paths: ObjectPaths, state: { stat: BigIntStats; sidecar: Sidecar; file: SidecarFile }): Promise<OpenObject> {
+    const data = await open(paths.data, 'r+');
+    let meta;
+    try {
+      meta = await open(paths.meta, 'r+');
+    } catch (err) {
+      await data.close();
+      throw err;
+    }
+    const o: OpenObject = {
+      data, meta, ino: state.stat.ino, size: state.stat.size, sidecar: state.sidecar, end: state.file.end, records: state.file.records, usedAt: Date.now(),
+    };
+    this.#open.add(paths.data, o);
+    return o;
+  }
+
+  /**
+   * One append to an open object: the bytes at the acknowledged length (a tail of an append that
+   * never returned is cut first), fdatasync; then one record in the sidecar, fdatasync. A failure
+   * takes the bytes back and forgets the handles (the next call reads the disk again).
+   */
+  async #appendOpen(key: string, paths: ObjectPaths, o: OpenObject, position: number, chunks: readonly Uint8Array[], total: number): Promise<AppendResult> {
+    const length = o.sidecar.length;
     if (position !== length) throw new PositionNotEqualToLengthError(key, position, length);
-    this.#checkNotShort(key, stat, sidecar);
     if (length + total > this.maxObjectBytes) throw new ObjectTooLargeError(key, length + total, this.maxObjectBytes);
-    if (total === 0) return { nextPosition: length, crc64: sidecar.crc64 }; // OSS: no change
+    if (total === 0) return { nextPosition: length, crc64: o.sidecar.crc64 }; // OSS: no change
 
     const durable = this.fsync === 'always';
-    const fh = await open(paths.data, 'r+');
+    const next: Sidecar = { ...o.sidecar, length: length + total, crc64: crc64Of(chunks, o.sidecar.crc64), lastModified: Date.now() };
+    let recordAt: number | undefined;
     try {
-      // Bytes past the acknowledged length are the tail of an append that never returned.
-      if (stat.size > BigInt(length)) await fh.truncate(length);
-      await writeAllAt(fh, chunks, length);
-      if (durable) await fh.datasync();
+      if (o.size > BigInt(length)) {
+        await o.data.truncate(length);
+        o.size = BigInt(length);
+      }
+      o.size = BigInt(length + total); // before the write: whatever happens, the cache is dropped on failure
+      await writeAllAt(o.data, chunks, length);
+      if (durable) await o.data.datasync();
+      if (o.records >= MAX_RECORDS) {
+        // Compaction: a fresh one-line sidecar replaces the file, then its new inode is opened.
+        await this.#writeSidecar(key, paths, next);
+        await o.meta.close().catch(() => undefined);
+        o.meta = await open(paths.meta, 'r+');
+        o.end = (await o.meta.stat()).size;
+        o.records = 0;
+      } else {
+        recordAt = o.end;
+        await writeAllAt(o.meta, [encodeRecord(next)], recordAt);
+        if (durable) await o.meta.datasync();
+        o.end += RECORD_BYTES;
+        o.records++;
+      }
     } catch (err) {
-      await fh.truncate(length).catch(() => undefined);
-      throw err;
-    } finally {
-      await fh.close();
-    }
-
-    const next: Sidecar = { ...sidecar, length: length + total, crc64: crc64Of(chunks, sidecar.crc64), lastModified: Date.now() };
-    try {
-      await this.#writeSidecar(key, paths, next);
-    } catch (err) {
-      // Not acknowledged: take the bytes back so the file matches the sidecar again.
-      const undo = await open(paths.data, 'r+').catch(() => undefined);
-      if (undo !== undefined) await undo.truncate(length).catch(() => undefined).finally(() => undo.close());
+      // Not acknowledged: void the record if it may be there, then take the bytes back.
+      if (recordAt !== undefined) await writeAllAt(o.meta, [Buffer.alloc(RECORD_BYTES)], recordAt).catch(() => undefined);
+      await o.data.truncate(length).catch(() => undefined);
+      await this.#open.drop(paths.data);
       throw err;
     }
+    o.sidecar = next;
     return { nextPosition: next.length, crc64: next.crc64 };
   }
 
