@@ -1,4 +1,4 @@
-import { AtomicJsonFile } from './fs-util.js';
+import { CursorLog } from './cursor-log.js';
 import type { AppenderState, InFlightRecord, SessionCursor } from './types.js';
 
 /**
@@ -8,22 +8,23 @@ import type { AppenderState, InFlightRecord, SessionCursor } from './types.js';
  * the record, advancing the acknowledged cursor if the batch landed. Everything below `floor` is
  * acknowledged, in flight, or handed out by read().
  *
- * `cursor.json` is written temp + fsync + rename + fsync dir, whatever the fsync policy, and its
- * writes are coalesced; `current` is the newest value (written or on its way), `persisted` the last
- * one known to be on disk.
+ * The cursor is written durably whatever the spool's fsync policy (an appended, fdatasync'ed record
+ * in `cursor.log`, see cursor-log.ts), writes coalesced; `current` is the newest value (written or on
+ * its way), `persisted` the last one known to be on disk.
  */
 export class AckCursor {
   private latest: SessionCursor;
   private onDisk: SessionCursor;
   private pin: number;
-  private readonly file: AtomicJsonFile<SessionCursor>;
+  private readonly file: CursorLog<SessionCursor>;
 
-  /** `persisted(before, now)`: a cursor value reached the disk. */
-  constructor(path: string, recovered: SessionCursor, persisted: (before: SessionCursor, now: SessionCursor) => void) {
-    this.latest = this.onDisk = recovered;
+  /** `dir`: the session directory; `persisted(before, now)`: a cursor value reached the disk. */
+  constructor(dir: string, recovered: { cursor: SessionCursor; gen: number; logEnd: number }, persisted: (before: SessionCursor, now: SessionCursor) => void) {
+    const cursor = recovered.cursor;
+    this.latest = this.onDisk = cursor;
     // A batch in flight at a crash stays pinned until it is settled.
-    this.pin = Math.max(recovered.nextSeq, recovered.inflight?.uptoSeq ?? 0);
-    this.file = new AtomicJsonFile(path, true, (c) => {
+    this.pin = Math.max(cursor.nextSeq, cursor.inflight?.uptoSeq ?? 0);
+    this.file = new CursorLog(dir, recovered, (c) => {
       const before = this.onDisk;
       this.onDisk = c;
       persisted(before, c);
@@ -63,6 +64,11 @@ export class AckCursor {
     const nextSeq = ackedUpto ?? this.latest.nextSeq;
     this.pinTo(nextSeq);
     return this.write({ nextSeq, state, inflight: null });
+  }
+
+  /** Waits for the cursor writes under way and closes the log file. */
+  close(): Promise<void> {
+    return this.file.close();
   }
 
   private write(c: SessionCursor): Promise<void> {

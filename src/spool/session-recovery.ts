@@ -5,7 +5,8 @@ import type { SpoolDroppedRange } from './drop-ledger.js';
 import { DEAD_DROPPED, newEntryRec, type EntryRec, type Segment } from './entry-record.js';
 import { errnoCode } from './fs-util.js';
 import { readFrameAt } from './frame.js';
-import { CURSOR_FILE, DROPS_FILE, SEALED_FILE, SESSION_FILE, initFileName, type SessionFileBody } from './session-files.js';
+import { readCursorFiles, type CursorFiles } from './cursor-log.js';
+import { DROPS_FILE, SEALED_FILE, SESSION_FILE, initFileName, type SessionFileBody } from './session-files.js';
 import type { RecoveredSession } from './session-spool.js';
 import type { InFlightRecord, SessionCursor } from './types.js';
 
@@ -73,14 +74,15 @@ export async function scanSession(dir: string, logger: Logger | undefined): Prom
   const log = logger?.child({ stream: meta.stream, session: meta.sessionId });
 
   let cursor: SessionCursor | undefined = { nextSeq: 0, state: null, inflight: null };
+  let files: CursorFiles = { value: undefined, gen: 0, logEnd: 0 };
   try {
-    const raw = await readJson(join(dir, CURSOR_FILE));
-    if (raw !== undefined) cursor = parseCursor(raw);
+    files = await readCursorFiles(dir);
+    if (files.value !== undefined) cursor = parseCursor(files.value);
   } catch {
     cursor = undefined;
   }
   if (!cursor) {
-    log?.error({ dir }, 'spool: unreadable cursor.json; session left alone (not recovered)');
+    log?.error({ dir }, 'spool: unreadable cursor (cursor.json / cursor.log); session left alone (not recovered)');
     return undefined;
   }
   const floor = cursor.nextSeq;
@@ -203,6 +205,6 @@ export async function scanSession(dir: string, logger: Logger | undefined): Prom
 
   return {
     meta,
-    recovered: { cursor, nextSeq: tail, sealed, entries, segments, inits: keptInits, drops, gaps },
+    recovered: { cursor, cursorGen: files.gen, cursorLogEnd: files.logEnd, nextSeq: tail, sealed, entries, segments, inits: keptInits, drops, gaps },
   };
 }

@@ -45,6 +45,9 @@ export interface SpoolHost {
 /** State rebuilt from disk by recovery (see session-recovery.ts). */
 export interface RecoveredSession {
   cursor: SessionCursor;
+  /** Where the cursor's log stands (see cursor-log.ts). */
+  cursorGen: number;
+  cursorLogEnd: number;
   nextSeq: number;
   sealed: boolean;
   /** Dense index of [cursor.nextSeq, nextSeq). */
@@ -122,7 +125,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
     this.inputClosed = this.journalComplete = r?.sealed ?? false;
     if (r?.sealed) this.sealing = Promise.resolve();
     this.dropHint = cursor.nextSeq;
-    this.acks = new AckCursor(join(this.dir, CURSOR_FILE), cursor, (before, now) => this.cursorPersisted(before, now));
+    this.acks = new AckCursor(this.dir, { cursor, gen: r?.cursorGen ?? 0, logEnd: r?.cursorLogEnd ?? 0 }, (before, now) => this.cursorPersisted(before, now));
     this.segments = new SegmentGc(this.dir, init.host.opts.retainAcked ?? false, this.log, r?.segments);
     const ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
@@ -311,6 +314,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
     this.finished = this.closed = true;
     this.notify();
     await this.writer.closeActive(false);
+    await this.acks.close();
     await this.segments.collect();
     this.index.releaseAll();
     if (!this.dirless) {
@@ -370,6 +374,7 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
     await this.writer.flush(true);
     await this.writer.closeActive(false);
     await this.ledger.written;
+    await this.acks.close();
     await this.segments.collect();
   }
 

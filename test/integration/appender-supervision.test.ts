@@ -31,8 +31,8 @@ describe('appender supervision', () => {
     const sick = await spool.openSession('cam1', 'sick');
     const healthy = await spool.openSession('cam2', 'healthy');
     // A real fault the appender has no policy for: the spool cannot write this session's cursor
-    // (a directory stands where its temp file goes: EISDIR), until the directory is removed.
-    const blocker = join(sick.dir, 'cursor.json.tmp');
+    // (a directory stands where its log file goes: EISDIR), until the directory is removed.
+    const blocker = join(sick.dir, 'cursor.log');
     await mkdir(blocker);
 
     const make = (session: SessionSpool, stream: string) => appenderFor(session, store, { stream, flush: { maxBytes: 64 * 1024, maxDelayMs: 0 }, retry: RETRY });
@@ -87,7 +87,7 @@ describe('appender supervision in the gateway', () => {
     dirs.push(dir);
     const left = await leaveUnfinishedSession(join(dir, 'data'));
     // The recovered session's cursor cannot be written (a real EISDIR fault).
-    const blocker = join(left.dir, 'cursor.json.tmp');
+    const blocker = join(left.dir, 'cursor.log');
     await mkdir(blocker);
     const gateway = new Gateway(parseConfig(`
 dataDir: ${join(dir, 'data')}

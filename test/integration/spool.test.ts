@@ -1,3 +1,4 @@
+import { readCursorFiles } from '../../src/spool/cursor-log.js';
 import { spawn } from 'node:child_process';
 import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -140,7 +141,7 @@ describe('spool: journal, read, ack', () => {
       expect(s.bytes).toBe(remaining);
       expect(spool.bytes).toBe(remaining);
       expect(s.cursor).toEqual({ nextSeq: upto, state: { objectKey: 'k', position: upto }, inflight: null });
-      const onDisk = JSON.parse(await readFile(join(s.dir, 'cursor.json'), 'utf8')) as unknown;
+      const onDisk = (await readCursorFiles(s.dir)).value;
       expect(onDisk).toEqual(s.cursor);
       if (next < acked) next = acked;
     }
@@ -513,7 +514,7 @@ describe('spool: init entries, seal, destroy', () => {
     expect(r.cursor).toEqual({ nextSeq: 2, state: { final: true }, inflight: null });
     expect(r.bytes).toBe(0);
     const files = await readdir(r.dir);
-    for (const f of ['session.json', 'cursor.json', 'sealed.json', '000000000000.init']) expect(files).toContain(f);
+    for (const f of ['session.json', 'cursor.log', 'sealed.json', '000000000000.init']) expect(files).toContain(f);
     expect(r.initFor(2)!.bytes.equals(Buffer.alloc(100, 1))).toBe(true);
     await r.finish();
     await expect(stat(r.dir)).rejects.toMatchObject({ code: 'ENOENT' });
