@@ -13,6 +13,10 @@ import { FencedAppender, type Fence, type FenceEnd } from './fenced-appender.js'
  * It is secondary, and it trails: the appender queues the lines of each acknowledged media append
  * and goes on; this writer appends them in its own loop, position-fenced and reconciled by the same
  * FencedAppender as the media. A lost answer to an index append therefore never holds up the media.
+ * Lines are batched: an index append goes out at most every `batchMs` (5 s) unless `batchLines`
+ * (64) are waiting, or the session is finishing (idle()); the first lines of an object go at once.
+ * Per 1 s fragment that is a fifth of an append instead of one, for a seek index that is at most a
+ * few seconds behind the media (live viewers read the media object itself).
  * The lines not yet acknowledged (`pending`) are persisted with the appender's state, so after a
  * crash the writer resends them, recognising by HEAD how far its last appends got (any whole-line
  * prefix). After a few failed attempts, someone else's bytes, or a backlog past MAX_PENDING_LINES,
@@ -56,6 +60,9 @@ const RETRY = { baseDelayMs: 100, maxDelayMs: 2000 };
 export const MAX_PENDING_LINES = 512;
 /** Lines per index append. */
 const MAX_APPEND_LINES = 256;
+/** Index appends go out at most this often, unless BATCH_LINES are waiting or the writer is asked to catch up. */
+export const INDEX_BATCH_MS = 5000;
+const BATCH_LINES = 64;
 
 export class IndexWriter {
   readonly key: string;
@@ -69,12 +76,18 @@ export class IndexWriter {
   private readonly abort = new AbortController();
   private readonly fenced: FencedAppender;
   private running: Promise<void> | undefined;
+  private readonly batchMs: number;
+  private lastAppendAt = 0;
+  /** idle() was called: append what is pending without waiting for the batch. */
+  private urgent = false;
+  private wake: (() => void) | undefined;
 
   static initial(key: string): IndexState {
     return { key, position: 0, crc: '0', broken: false, pending: [] };
   }
 
-  constructor(store: AppendableStore, state: IndexState, log: Logger) {
+  constructor(store: AppendableStore, state: IndexState, log: Logger, opts: { batchMs?: number } = {}) {
+    this.batchMs = opts.batchMs ?? INDEX_BATCH_MS;
     this.key = state.key;
     this.position = state.position;
     this.crc = BigInt(state.crc);
@@ -134,18 +147,22 @@ export class IndexWriter {
     }
     this.pending.push(...fresh);
     this.mediaEnd = last.offset + last.length;
+    if (this.pending.length >= BATCH_LINES) this.wake?.();
     this.kick();
   }
 
-  /** Resolves when nothing is queued (written, or given up). */
+  /** Writes what is queued without waiting for the batch; resolves when nothing is (written, or given up). */
   idle(): Promise<void> {
+    this.urgent = true;
+    this.wake?.();
     return this.running ?? Promise.resolve();
   }
 
   /** Stops after the append in flight; what is pending stays in the last persisted snapshot. */
   close(): Promise<void> {
     this.abort.abort();
-    return this.idle();
+    this.wake?.();
+    return this.running ?? Promise.resolve();
   }
 
   private kick(): void {
@@ -154,8 +171,23 @@ export class IndexWriter {
     });
   }
 
+  /** Waits up to `ms`, or until push() filled a batch, idle() or close() was called. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(() => { this.wake = undefined; resolve(); }, ms);
+      t.unref();
+      this.wake = () => { clearTimeout(t); this.wake = undefined; resolve(); };
+    });
+  }
+
   private async drain(): Promise<void> {
     while (this.pending.length > 0 && !this.broken && !this.abort.signal.aborted) {
+      const wait = this.lastAppendAt + this.batchMs - Date.now();
+      if (!this.urgent && this.pending.length < BATCH_LINES && wait > 0) {
+        await this.pause(wait);
+        continue;
+      }
+      this.lastAppendAt = Date.now();
       const lines = this.pending.slice(0, MAX_APPEND_LINES);
       const chunks = lines.map((l) => Buffer.from(JSON.stringify(l) + '\n'));
       const ends: FenceEnd[] = [];

@@ -48,6 +48,8 @@ export interface SessionAppenderOptions {
   now?: () => number;
   /** This session continues the previous one's object if its init segment is the same. */
   continuation?: Continuation;
+  /** Index appends at most this often (ms; default INDEX_BATCH_MS, 5 s); 0: one per media append. */
+  indexBatchMs?: number;
 }
 
 /** Where a previous session of the stream left its object, for a reconnect within the grace. */
@@ -447,7 +449,7 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
   private indexWriter(state: IndexState): IndexWriter {
     let w = this.indexes.get(state.key);
     if (!w) {
-      w = new IndexWriter(this.o.store, state, this.log);
+      w = new IndexWriter(this.o.store, state, this.log, this.o.indexBatchMs !== undefined ? { batchMs: this.o.indexBatchMs } : {});
       this.indexes.set(state.key, w);
     }
     return w;

@@ -51,10 +51,10 @@ const NO_ROLLOVER: RolloverPolicy = { maxBytes: 4 * 1024 ** 3, maxDurationSecond
 const SPOOL_MEMORY = { memoryBytesPerStream: 1 << 20 };
 
 /** An appender (dated keys) whose events are recorded. */
-function makeAppender(session: SessionSpool, store: AppendableStore, over: { flush?: FlushPolicy; rollover?: RolloverPolicy; now?: () => number } = {}) {
+function makeAppender(session: SessionSpool, store: AppendableStore, over: { flush?: FlushPolicy; rollover?: RolloverPolicy; now?: () => number; indexBatchMs?: number } = {}) {
   const appender = appenderFor(session, store, {
     keyTemplate: '{stream}/{yyyy}{MM}{dd}-{HH}{mm}{ss}.mp4', flush: over.flush ?? FLUSH0, rollover: over.rollover ?? NO_ROLLOVER,
-    ...(over.now ? { now: over.now } : {}),
+    ...(over.now ? { now: over.now } : {}), ...(over.indexBatchMs !== undefined ? { indexBatchMs: over.indexBatchMs } : {}),
   });
   const events = { rollovers: [] as string[], reconciled: [] as string[], errors: [] as string[], halted: [] as boolean[] };
   appender.on('rollover', (r) => events.rollovers.push(r));
@@ -192,7 +192,7 @@ describe('SessionAppender', () => {
       const r = await fs.append(key, position, chunks, opts);
       if (n % 3 === 0) throw new OssTransportError('POST', 'k', 'headers', true, new Error('headers timeout'));
       return r;
-    }), { flush: { maxBytes: 20_000, maxDelayMs: 0 } });
+    }), { flush: { maxBytes: 20_000, maxDelayMs: 0 }, indexBatchMs: 0 }); // an index append per media append, to meet the faults
     h.appender.start();
     feedLive(h.session, init, fragments);
     await h.session.seal();
