@@ -26,23 +26,28 @@
  *
  * Compare ratios within one run: the machine is shared and noisy.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { freePort, waitFor } from '../test/helpers/net.js';
 import type { LoadgenMessage, LoadgenOptions } from './bench/loadgen.js';
+import { BARE_DESCRIPTION, runBare as measureBare } from './bench/bare.js';
+import { buildCheckout, filesUnder } from './bench/build.js';
 import { profileMarkdown, profileTopFile, type ProfileTop } from './bench/cpuprof-top.js';
-import { histogram, histogramDelta, histogramQuantile, parseProm, percentile, perStream, sum, type Quantile, type Sample } from './bench/prom.js';
-import { descendants, machineCpu, mainThreadCpu, memOf, ProcessSetCpu, treeCpu, type TreeCpu } from './bench/proc-stats.js';
+import { decodeCheck, type DecodeResult } from './bench/decode.js';
+import { gitDirty, gitHead } from './bench/git.js';
+import { windowQuantiles, type HistQ } from './bench/hist-window.js';
+import { MemSampler, type MemStats } from './bench/mem-sampler.js';
+import { mb, nullable, round, sleep, tick } from './bench/num.js';
+import { killAll, killAllOnExit, stopProcess, track } from './bench/procs.js';
+import { parseProm, percentile, perStream, sum, type Sample } from './bench/prom.js';
+import { machineCpu, mainThreadCpu, memOf, treeCpu, type TreeCpu } from './bench/proc-stats.js';
 import { sourceFlv, type SourceInfo } from './bench/source-flv.js';
 
-const run = promisify(execFile);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const ROOT = new URL('..', import.meta.url).pathname;
 const SCENARIOS = ['native', 'ffmpeg', 'bare', 'nms'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -70,7 +75,6 @@ const S = Number(values.seconds);
 const WARMUP = Number(values.warmup);
 const STAGGER_MS = Number(values['stagger-ms']);
 const FFMPEG = values.ffmpeg;
-const FFPROBE = FFMPEG.replace(/ffmpeg$/, 'ffprobe');
 const BASELINE = values['baseline-dir'];
 /** spool.fsync and storage.fsync of the gateways: `always` is the default durability (the figures); `never` only to see what fsync costs. */
 const FSYNC = values.fsync;
@@ -92,76 +96,11 @@ const keyOf = (id: string) => `k-${id}`;
 const checked = [...new Set([0, Math.floor(N / 2), N - 1])].map((i) => streamIds[i]!);
 
 // ---------------------------------------------------------------------------------------------
-// Processes we start: every one is tracked and stopped by its PID.
-
-const started = new Set<ChildProcess>();
-function track(p: ChildProcess): ChildProcess {
-  started.add(p);
-  p.once('exit', () => started.delete(p));
-  return p;
-}
-function killAll(): void {
-  for (const p of started) if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) {
-    try {
-      process.kill(p.pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-}
-process.on('SIGINT', () => { killAll(); process.exit(130); });
-process.on('SIGTERM', () => { killAll(); process.exit(143); });
-process.on('exit', killAll);
-
-function exited(p: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve({ code: p.exitCode, signal: p.signalCode });
-  return new Promise((r) => p.once('exit', (code, signal) => r({ code, signal })));
-}
-
-/** SIGTERM (or `first`), then SIGKILL after `graceMs`; resolves with how it ended and how long it took. */
-async function stopProcess(p: ChildProcess, graceMs: number, first: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null; seconds: number; killed: boolean }> {
-  const t0 = performance.now();
-  const done = exited(p);
-  if (p.exitCode === null && p.signalCode === null && p.pid !== undefined) process.kill(p.pid, first);
-  let killed = false;
-  const timer = setTimeout(() => {
-    killed = true;
-    if (p.pid !== undefined && p.exitCode === null) process.kill(p.pid, 'SIGKILL');
-  }, graceMs);
-  const r = await done;
-  clearTimeout(timer);
-  return { ...r, seconds: +((performance.now() - t0) / 1000).toFixed(2), killed };
-}
+// Processes we start: every one is tracked (./bench/procs.ts) and stopped by its PID.
+killAllOnExit();
 
 // ---------------------------------------------------------------------------------------------
 // Results
-
-interface MemStats {
-  samples: number;
-  gatewayRssMB: number;
-  gatewayPssMB: number;
-  childrenPssMB: number;
-  childrenRssMB: number;
-  totalPssMB: number;
-  maxTotalPssMB: number;
-  children: number;
-}
-
-interface HistQ { observations: number; p50ms: number | null; p99ms: number | null; p99AtLeast: boolean; buckets: Array<{ le: number; count: number }> }
-
-/** p50/p99 of what a histogram observed between two scrapes; null when the gateway has no such histogram. */
-function windowQuantiles(m0: readonly Sample[], m1: readonly Sample[], name: string): HistQ | null {
-  const end = histogram(m1, name);
-  if (end.length === 0) return null;
-  const d = histogramDelta(histogram(m0, name), end);
-  const q50: Quantile | undefined = histogramQuantile(0.5, d);
-  const q99: Quantile | undefined = histogramQuantile(0.99, d);
-  return {
-    observations: d.at(-1)?.count ?? 0,
-    p50ms: q50 ? round(q50.value * 1000, 1) : null, p99ms: q99 ? round(q99.value * 1000, 1) : null, p99AtLeast: q99?.atLeast ?? false,
-    buckets: d,
-  };
-}
 
 interface Result {
   scenario: Scenario;
@@ -184,128 +123,14 @@ interface Result {
   counters: { fragments: number; appends: number; appendErrors: number; droppedBytes: number; ffmpegRestarts: number; rejectedPublishes: number; rtmpProtocolErrors: number; ingestMB: number } | null;
   loadgen: { eventLoopUtilization: number; closedEarly: string[] } | null;
   shutdown: { code: number | null; signal: string | null; seconds: number; killed: boolean } | null;
-  decode: Array<{ stream: string; object: string | null; bytes: number; durationSeconds: number | null; errorLines: number; firstError?: string }>;
+  decode: DecodeResult[];
   ratioToBare?: { cpuPerCamera: number; pssPerCamera: number };
   profile?: ProfileTop;
   notes: string[];
 }
 
-const mb = (b: number) => +(b / 1048576).toFixed(1);
-const round = (x: number, d = 2) => +x.toFixed(d);
-const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-
-class MemSampler {
-  private readonly rows: Array<{ gwRss: number; gwPss: number; chPss: number; chRss: number; n: number }> = [];
-  /** `root`: the gateway (its descendants are its children); or a set of independent pids (bare). */
-  constructor(private readonly root: number | null, private readonly pids: () => number[] = () => []) {}
-  sample(): void {
-    const gw = this.root === null ? { rssBytes: 0, pssBytes: 0 } : memOf(this.root);
-    const kids = this.root === null ? this.pids() : descendants(this.root).map((d) => d.pid);
-    let chPss = 0;
-    let chRss = 0;
-    let n = 0;
-    for (const pid of kids) {
-      const m = memOf(pid);
-      if (m.pssBytes === 0) continue;
-      chPss += m.pssBytes;
-      chRss += m.rssBytes;
-      n++;
-    }
-    this.rows.push({ gwRss: gw.rssBytes, gwPss: gw.pssBytes, chPss, chRss, n });
-  }
-  stats(): MemStats {
-    const r = this.rows;
-    return {
-      samples: r.length,
-      gatewayRssMB: mb(mean(r.map((x) => x.gwRss))),
-      gatewayPssMB: mb(mean(r.map((x) => x.gwPss))),
-      childrenPssMB: mb(mean(r.map((x) => x.chPss))),
-      childrenRssMB: mb(mean(r.map((x) => x.chRss))),
-      totalPssMB: mb(mean(r.map((x) => x.gwPss + x.chPss))),
-      maxTotalPssMB: mb(Math.max(0, ...r.map((x) => x.gwPss + x.chPss))),
-      children: Math.round(mean(r.map((x) => x.n))),
-    };
-  }
-}
-
-/** A jittered 1.5–2.5 s tick, so that samples do not alias with the 1 s fragment cadence. */
-const tick = () => sleep(1500 + Math.random() * 1000);
-
-// ---------------------------------------------------------------------------------------------
-// Objects and decode checks
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) if (e.isFile()) out.push(join(e.parentPath, e.name));
-  return out.sort();
-}
-
-async function decodeCheck(stream: string, object: string | null): Promise<Result['decode'][number]> {
-  if (!object) return { stream, object: null, bytes: 0, durationSeconds: null, errorLines: -1, firstError: 'no object found' };
-  const bytes = await stat(object).then((st) => st.size, () => 0);
-  let errorLines = 0;
-  let firstError: string | undefined;
-  try {
-    const r = await run(FFMPEG, ['-hide_banner', '-nostdin', '-v', 'error', '-i', object, '-f', 'null', '-'], { timeout: 180_000, maxBuffer: 16 << 20 });
-    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
-    errorLines = lines.length;
-    firstError = lines[0];
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    const lines = (e.stderr ?? '').split('\n').filter((l) => l.trim() !== '');
-    errorLines = Math.max(1, lines.length);
-    firstError = lines[0] ?? e.message;
-  }
-  let durationSeconds: number | null = null;
-  try {
-    const r = await run(FFPROBE, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', object], { timeout: 60_000 });
-    durationSeconds = round(Number(r.stdout.trim()), 2);
-  } catch {
-    // left null
-  }
-  return { stream, object: object.replace(/^.*\/objects\//, 'objects/'), bytes, durationSeconds, errorLines, ...(firstError ? { firstError } : {}) };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Gateway scenarios (native, ffmpeg, nms)
-
-/**
- * The checkout's src/ compiled by its own tsconfig.build.json into a cache outside the repository
- * (os.tmpdir()/appendcast-bench/build-<hash of src and configs>/dist, with a link to the checkout's
- * node_modules and a copy of its package.json), so the gateway runs as `node dist/cli.js` — no
- * tsx loader thread or esbuild child in the figures — without touching the checkout's own dist/.
- * Returns the path of cli.js.
- */
-async function buildCheckout(checkout: string, notes: string[]): Promise<string> {
-  const h = createHash('sha256');
-  for (const f of ['package.json', 'tsconfig.json', 'tsconfig.build.json']) h.update(f).update(await readFile(join(checkout, f)));
-  for (const f of (await filesUnder(join(checkout, 'src'))).filter((x) => x.endsWith('.ts'))) h.update(f.slice(checkout.length)).update(await readFile(f));
-  const dir = join(tmpdir(), 'appendcast-bench', `build-${h.digest('hex').slice(0, 16)}`);
-  const cli = join(dir, 'dist', 'cli.js');
-  const built = await stat(cli).then(() => true, () => false);
-  if (!built) {
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    const tsc = createRequire(join(ROOT, 'package.json')).resolve('typescript/bin/tsc');
-    try {
-      await run(process.execPath, [tsc, '-p', join(checkout, 'tsconfig.build.json'), '--outDir', join(dir, 'dist'), '--declaration', 'false', '--sourceMap', 'false'], { maxBuffer: 16 << 20 });
-    } catch (err) {
-      // tsc emits despite type errors (someone may be mid-edit in the tree); say so.
-      const out = String((err as { stdout?: string }).stdout ?? err).split('\n').slice(0, 5).join(' | ');
-      notes.push(`tsc reported errors building ${checkout}: ${out}`);
-    }
-    await copyFile(join(checkout, 'package.json'), join(dir, 'package.json'));
-    await symlink(join(checkout, 'node_modules'), join(dir, 'node_modules'));
-    await stat(cli);
-  }
-  return cli;
-}
 
 function gatewayYaml(o: { dir: string; rtmp: number; http: number; remux: 'native' | 'ffmpeg' | null; legacy: boolean }): string {
   const lines = [
@@ -448,12 +273,12 @@ async function runGateway(scenario: Scenario, checkout: string, src: SourceInfo,
   const delta = (name: string) => sum(m1, name) - sum(m0, name);
 
   // Decode checks of the recorded objects.
-  const decode: Result['decode'] = [];
+  const decode: DecodeResult[] = [];
   const all = await filesUnder(join(dir, 'objects'));
   for (const id of checked) {
     const objs = all.filter((f) => f.startsWith(join(dir, 'objects', id) + '/') && f.endsWith('.mp4'));
     if (objs.length > 1) notes.push(`${id}: ${objs.length} objects`);
-    decode.push(await decodeCheck(id, objs[0] ?? null));
+    decode.push(await decodeCheck(FFMPEG, id, objs[0] ?? null));
   }
   let profile: ProfileTop | undefined;
   if (prof) {
@@ -492,91 +317,27 @@ async function runGateway(scenario: Scenario, checkout: string, src: SourceInfo,
   };
 }
 
-const nullable = (x: number | undefined) => (x === undefined ? null : round(x, 3));
-
 // ---------------------------------------------------------------------------------------------
 // bare: N × ffmpeg -re -stream_loop -1 -i src.flv -c copy -f mp4 (fragmented) <file>
 
 async function runBare(src: SourceInfo, base: string): Promise<Result> {
   const dir = join(base, 'bare');
-  await mkdir(join(dir, 'objects'), { recursive: true });
-  const notes: string[] = [];
-  const seconds = STAGGER_MS / 1000 + WARMUP + S + 5;
-  const procs: ChildProcess[] = [];
-  const outs: string[] = [];
-  const logFd = openSync(join(dir, 'ffmpeg.log'), 'a');
-  const tStart = performance.now();
-  for (let i = 0; i < N; i++) {
-    await sleep(Math.max(0, tStart + (i * STAGGER_MS) / N - performance.now()));
-    const id = streamIds[i]!;
-    await mkdir(join(dir, 'objects', id), { recursive: true });
-    const out = join(dir, 'objects', id, `${id}.mp4`);
-    outs.push(out);
-    procs.push(track(spawn(FFMPEG, ['-hide_banner', '-nostdin', '-v', 'error', '-re', '-stream_loop', '-1', '-i', src.path, '-t', String(seconds),
-      '-c', 'copy', '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-y', out], { stdio: ['ignore', 'ignore', logFd] })));
-  }
-  closeSync(logFd);
-  const pids = procs.map((p) => p.pid!);
-  await sleep(WARMUP * 1000);
-  const cpu = new ProcessSetCpu();
-  const mem = new MemSampler(null, () => pids);
-  const c0 = cpu.read(pids);
-  const k0 = machineCpu();
-  const t0 = performance.now();
-  while (performance.now() - t0 < S * 1000 - 1000) {
-    await Promise.race([tick(), sleep(Math.max(0, S * 1000 - (performance.now() - t0)))]);
-    if (performance.now() - t0 >= S * 1000) break;
-    mem.sample();
-  }
-  await sleep(Math.max(0, S * 1000 - (performance.now() - t0)));
-  const alive = procs.filter((p) => p.exitCode === null).length;
-  const c1 = cpu.read(pids);
-  const k1 = machineCpu();
-  const wall = (performance.now() - t0) / 1000;
-  if (alive < N) notes.push(`${N - alive} ffmpeg exited before the end of the window`);
-  // They end by themselves (-t); bounded anyway.
-  const ends = await Promise.all(procs.map((p) => Promise.race([exited(p).then(() => false), sleep(20_000).then(() => true)])));
-  let killed = 0;
-  for (const [i, late] of ends.entries()) if (late) {
-    killed++;
-    await stopProcess(procs[i]!, 5000);
-  }
-  if (killed) notes.push(`${killed} ffmpeg did not end by -t and were stopped`);
-  const codes = procs.map((p) => p.exitCode);
-  if (codes.some((c) => c !== 0)) notes.push(`ffmpeg exit codes: ${JSON.stringify(codes)}`);
-  const decode: Result['decode'] = [];
-  for (const id of checked) decode.push(await decodeCheck(id, outs[streamIds.indexOf(id)] ?? null));
+  const b = await measureBare({ ffmpeg: FFMPEG, flv: src.path, ids: streamIds, staggerMs: STAGGER_MS, warmupSeconds: WARMUP, windowSeconds: S, dir, decodeIds: checked });
   if (!values.keep) await rm(dir, { recursive: true, force: true });
-  const totalPct = round((100 * (c1 - c0)) / wall, 2);
-  const ms = mem.stats();
-  const machineBusyPct = round((100 * (k1.busy - k0.busy)) / wall, 2);
+  const totalPct = b.cpuPct;
+  const ms = b.mem;
   return {
-    scenario: 'bare', description: 'N × ffmpeg -re -stream_loop -1 -i src.flv -c copy -f mp4 -movflags +frag_keyframe+empty_moov+default_base_moof <file>',
-    cameras: N, windowSeconds: round(wall, 2), published: alive, refused: [], publishingAtStart: null, publishingAtEnd: null,
-    cpu: { gatewayPct: 0, gatewayMainThreadPct: null, childrenPct: totalPct, totalPct, perCameraPct: round(totalPct / N, 3), loadgenPct: null, machineBusyPct, othersPct: round(machineBusyPct - totalPct, 2), childComms: { ffmpeg: N } },
+    scenario: 'bare', description: BARE_DESCRIPTION,
+    cameras: N, windowSeconds: round(b.wallSeconds, 2), published: b.alive, refused: [], publishingAtStart: null, publishingAtEnd: null,
+    cpu: { gatewayPct: 0, gatewayMainThreadPct: null, childrenPct: totalPct, totalPct, perCameraPct: round(totalPct / N, 3), loadgenPct: null, machineBusyPct: b.machineBusyPct, othersPct: round(b.machineBusyPct - totalPct, 2), childComms: { ffmpeg: N } },
     idle: null,
     mem: { ...ms, perCameraPssMB: round(ms.totalPssMB / N, 2) },
     latency: { fragmentAck: null, append: null, lag: { samples: 0, p50s: null, p99s: null, maxs: null } },
-    counters: null, loadgen: null, shutdown: null, decode, notes,
+    counters: null, loadgen: null, shutdown: null, decode: b.decode, notes: b.notes,
   };
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function gitHead(dir: string): string {
-  try {
-    return execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    return '?';
-  }
-}
-function gitDirty(dir: string): string[] {
-  try {
-    return execFileSync('git', ['-C', dir, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  } catch {
-    return [];
-  }
-}
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const outDir = join(ROOT, 'bench/results');
