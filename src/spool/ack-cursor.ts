@@ -59,20 +59,24 @@ export class AckCursor {
     return this.write({ nextSeq: this.latest.nextSeq, state, inflight: batch });
   }
 
-  /** Clears the record; `ackedUpto` (the batch landed) moves the acknowledged cursor. */
+  /**
+   * Clears the record; `ackedUpto` (the batch landed) moves the acknowledged cursor. Not synced on
+   * its own: lost in a crash, the in-flight record before it is settled again by HEAD with the same
+   * outcome; `persisted` moves (and space is freed) once a later sync covers it.
+   */
   commit(ackedUpto: number | null, state: AppenderState): Promise<void> {
     const nextSeq = ackedUpto ?? this.latest.nextSeq;
     this.pinTo(nextSeq);
-    return this.write({ nextSeq, state, inflight: null });
+    return this.write({ nextSeq, state, inflight: null }, false);
   }
 
-  /** Waits for the cursor writes under way and closes the log file. */
+  /** Waits for the cursor writes under way, syncs and closes the log file. */
   close(): Promise<void> {
     return this.file.close();
   }
 
-  private write(c: SessionCursor): Promise<void> {
+  private write(c: SessionCursor, durable = true): Promise<void> {
     this.latest = c;
-    return this.file.write(c);
+    return this.file.write(c, durable);
   }
 }

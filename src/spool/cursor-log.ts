@@ -5,9 +5,9 @@ import { writeAllAt } from '../util/fs-durable.js';
 import { errnoCode, fsyncDir, writeFileAtomic } from './fs-util.js';
 
 /**
- * A session's cursor on disk, cheaply: every value is one record appended to `cursor.log` and
- * fdatasync'ed (the file stays open), instead of a temp file, fsync, rename and directory fsync per
- * value — the appender writes two per append (in flight, then settled). Records are
+ * A session's cursor on disk, cheaply: every value is one record appended to `cursor.log` (the
+ * file stays open), fdatasync'ed when it must be durable, instead of a temp file, fsync, rename and
+ * directory fsync per value — the appender writes two per append (in flight, then settled). Records are
  * `[u32 length][u32 CRC-32 of the payload][payload]`, the payload `{"g":<generation>,"c":<value>}`.
  * When the log passes LOG_LIMIT bytes the newest value is written to `cursor.json` atomically (as
  * before this log existed) and the log is emptied. Reading takes the value with the highest
@@ -20,6 +20,8 @@ export const CURSOR_JSON = 'cursor.json';
 export const CURSOR_LOG = 'cursor.log';
 /** The log is compacted into cursor.json past this size. */
 const LOG_LIMIT = 1 << 20;
+/** A value written without fdatasync is synced at the latest this much later (if no durable write came first). */
+const SYNC_LATER_MS = 1000;
 /** A record longer than this is not one of ours (the appender's state is bounded well below). */
 const MAX_RECORD = 4 << 20;
 
@@ -90,16 +92,23 @@ export async function readCursorFiles(dir: string): Promise<CursorFiles> {
 /**
  * Writes a session's cursor values, serialized and coalesced: while one write runs, later values
  * replace each other and the next write carries the newest; every caller's promise settles when a
- * write carrying its value (or a newer one) is on disk. Always durable (whatever the spool's fsync
- * policy): the cursor is what exactly-once rests on.
+ * write carrying its value (or a newer one) has been made. A `durable` write (the default) is
+ * fdatasync'ed before it settles, whatever the spool's fsync policy: the in-flight record is what
+ * exactly-once rests on. A write that is not durable (a batch's settlement: after a crash the
+ * in-flight record before it is settled again by HEAD, with the same outcome) is synced by the next
+ * durable one, by close(), or within SYNC_LATER_MS. `onWritten` sees a value once it is on disk.
  */
 export class CursorLog<T> {
-  private next: { value: T; waiters: Array<{ resolve(): void; reject(err: unknown): void }> } | undefined;
+  private next: { value: T; durable: boolean; waiters: Array<{ resolve(): void; reject(err: unknown): void }> } | undefined;
   private running: Promise<void> | undefined;
   private fh: FileHandle | undefined;
   private gen: number;
   private end: number;
   private closed = false;
+  /** The newest value written but not yet fdatasync'ed. */
+  private unsynced: { value: T } | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private syncRequested = false;
 
   constructor(
     private readonly dir: string,
@@ -110,52 +119,88 @@ export class CursorLog<T> {
     this.end = recovered.logEnd;
   }
 
-  write(value: T): Promise<void> {
+  write(value: T, durable = true): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.next) {
         this.next.value = value;
+        this.next.durable ||= durable;
         this.next.waiters.push({ resolve, reject });
       } else {
-        this.next = { value, waiters: [{ resolve, reject }] };
+        this.next = { value, durable, waiters: [{ resolve, reject }] };
       }
       this.running ??= this.run();
     });
   }
 
-  /** Waits for the writes under way, then closes the log file. Later writes reopen it. */
+  /** Waits for the writes under way, syncs what is not yet on disk, then closes the log file. Later writes reopen it. */
   async close(): Promise<void> {
     this.closed = true;
     while (this.running) await this.running;
+    this.clearSyncTimer();
+    await this.syncPending().catch(() => undefined);
     const fh = this.fh;
     this.fh = undefined;
     await fh?.close();
   }
 
+  private clearSyncTimer(): void {
+    if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+  }
+
+  /** fdatasync, then report the newest value written as on disk. */
+  private async syncPending(): Promise<void> {
+    const pending = this.unsynced;
+    if (!pending || !this.fh) return;
+    await this.fh.datasync();
+    if (this.unsynced === pending) this.unsynced = undefined;
+    this.onWritten?.(pending.value);
+  }
+
   private async run(): Promise<void> {
-    while (this.next) {
-      const { value, waiters } = this.next;
+    for (;;) {
+      if (!this.next) {
+        if (!this.syncRequested) break;
+        this.syncRequested = false;
+        await this.syncPending().catch(() => undefined); // a failed sync: the next durable write tells
+        continue;
+      }
+      const { value, durable, waiters } = this.next;
       this.next = undefined;
       try {
-        await this.writeOne(value);
-        this.onWritten?.(value);
+        await this.writeOne(value, durable);
+        if (durable) {
+          this.clearSyncTimer();
+          this.unsynced = undefined;
+          this.onWritten?.(value);
+        } else {
+          this.unsynced = { value };
+          this.syncTimer ??= setTimeout(() => {
+            this.syncTimer = undefined;
+            // A sync of its own, in the write chain (never beside a write).
+            this.syncRequested = true;
+            this.running ??= this.run();
+          }, SYNC_LATER_MS).unref();
+        }
         for (const w of waiters) w.resolve();
       } catch (err) {
         // The file's state is unknown: reopen (and find the end again) on the next write.
         await this.fh?.close().catch(() => undefined);
         this.fh = undefined;
+        this.unsynced = undefined;
         this.end = (await readCursorFiles(this.dir).catch(() => undefined))?.logEnd ?? this.end;
         for (const w of waiters) w.reject(err);
       }
     }
     this.running = undefined;
-    if (this.closed && this.fh) {
+    if (this.closed && this.fh && !this.unsynced) {
       const fh = this.fh;
       this.fh = undefined;
       await fh.close().catch(() => undefined);
     }
   }
 
-  private async writeOne(value: T): Promise<void> {
+  private async writeOne(value: T, durable: boolean): Promise<void> {
     const g = this.gen + 1;
     const payload = Buffer.from(JSON.stringify({ g, c: value }), 'utf8');
     if (this.end + 8 + payload.length > LOG_LIMIT) {
@@ -173,7 +218,7 @@ export class CursorLog<T> {
     head.writeUInt32BE(crc32(payload), 4);
     const fh = await this.log();
     await writeAllAt(fh, [head, payload], this.end);
-    await fh.datasync();
+    if (durable) await fh.datasync();
     this.gen = g;
     this.end += 8 + payload.length;
   }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CURSOR_JSON, CURSOR_LOG, CursorLog, readCursorFiles } from '../../src/spool/cursor-log.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface V { n: number; pad?: string }
 
@@ -40,6 +41,23 @@ describe('cursor log', () => {
     expect(written.length).toBeLessThan(50);
     expect((await readCursorFiles(dir)).value).toEqual({ n: 50 });
     await log.close();
+  });
+
+  it('a write that need not be durable is reported on disk only once synced: by the next durable write, or within a second, or by close()', async () => {
+    const onDisk: number[] = [];
+    const log = new CursorLog<V>(dir, { gen: 0, logEnd: 0 }, (v) => onDisk.push(v.n));
+    await log.write({ n: 1 });
+    await log.write({ n: 2 }, false);
+    expect(onDisk).toEqual([1]);
+    expect((await readCursorFiles(dir)).value).toEqual({ n: 2 }); // written (page cache), not yet synced
+    await log.write({ n: 3 });
+    expect(onDisk).toEqual([1, 3]);
+    await log.write({ n: 4 }, false);
+    await waitFor('synced later by itself', () => onDisk.includes(4), 3000, 20);
+    await log.write({ n: 5 }, false);
+    await log.close();
+    expect(onDisk.at(-1)).toBe(5);
+    expect((await readCursorFiles(dir)).value).toEqual({ n: 5 });
   });
 
   it('a torn last record is ignored; the writer of the recovered session overwrites it', async () => {
