@@ -154,7 +154,7 @@ export class Gateway {
     const spool = this.spool.createSession(stream.id, info.id);
     const recorder = new SessionRecorder({
       sessionId: info.id, publishId: info.id, stream: stream.id, startedAt: info.startedAt, spool, metrics: this.metrics,
-      logger: this.log.child({ stream: stream.id, session: info.id }),
+      logger: this.log.child({ stream: stream.id, session: info.id }), sha256: this.config.spool.sessionSha256,
     });
     recorder.summary.remux = 'ffmpeg';
     // The previous run ended (and flushed) before this one connected: continue its timeline when
@@ -257,7 +257,7 @@ export class Gateway {
     const timelineBase = start?.then((c) => c?.base ?? null);
     const session = new PublishSession({
       info, sessionId, stream, spool, metrics: this.metrics, logger: this.log, ffmpegPath: this.ffmpegPath,
-      stallTimeoutMs: this.config.ffmpeg.stallTimeoutSeconds * 1000, ...(choice ? { choice } : {}),
+      stallTimeoutMs: this.config.ffmpeg.stallTimeoutSeconds * 1000, ...(choice ? { choice } : {}), sha256: this.config.spool.sessionSha256,
       ...(timelineBase ? { timelineBase } : {}),
     });
     this.live.set(sessionId, session);

@@ -95,6 +95,8 @@ export interface SpoolConfig {
   segmentBytes: number;
   /** Keep acknowledged journal segments instead of deleting them (audits and tests). */
   retainAcked: boolean;
+  /** Hash every byte a session spools (SHA-256, in the API as remuxSha256): audits and tests; costs CPU per byte. */
+  sessionSha256: boolean;
 }
 
 export interface RetryPolicy {
@@ -337,6 +339,7 @@ const spoolSchema = z.strictObject({
   memoryBytesPerStream: int(0, 4 * GiB).default(16 * MiB),
   segmentBytes: int(4096, 4 * GiB).default(64 * MiB),
   retainAcked: bool().default(false),
+  sessionSha256: bool().default(false),
 });
 
 const retrySchema = z.strictObject({

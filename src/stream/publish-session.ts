@@ -33,6 +33,8 @@ export interface PublishSessionOptions {
   stallTimeoutMs: number;
   /** Known already (a replacement session): skip the codec probe. */
   choice?: RemuxChoice;
+  /** SHA-256 of the spooled bytes in the summary (spool.sessionSha256). */
+  sha256?: boolean;
   /** How long the first packets wait for the codecs to be known. */
   probeMs?: number;
   /**
@@ -86,6 +88,7 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
     this.probe = new CodecProbe({ probeMs: o.probeMs ?? 1000, maxBytes: PROBE_MAX_BYTES });
     this.recorder = new SessionRecorder({
       sessionId: o.sessionId, publishId: o.info.id, stream, startedAt: o.info.startedAt, spool: o.spool, metrics: o.metrics, logger: this.log,
+      sha256: o.sha256 ?? false,
     });
   }
 

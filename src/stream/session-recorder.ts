@@ -3,7 +3,7 @@
  * pull's ffmpeg): container outputs into the spool session, the bytes' SHA-256 and counts for the
  * API, and the per-stream metrics. `finish()` seals the spool session and returns the summary.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { ContainerOutput } from '../container/index.js';
 import type { TimelineShifter } from '../container/types.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
@@ -21,8 +21,8 @@ export interface SessionSummary {
   endedAt: string | null;
   /** Which remuxer ran (null when the session ended before any media). */
   remux: RemuxKind | null;
-  /** SHA-256 of what reached the spool (the recorded bytes: whole boxes, timeline-shifted when continued). */
-  remuxSha256: string;
+  /** SHA-256 of what reached the spool (the recorded bytes: whole boxes, timeline-shifted when continued); null unless spool.sessionSha256. */
+  remuxSha256: string | null;
   /** Bytes the remuxer produced. */
   remuxBytes: number;
   /** Bytes of the remuxer output that reached the spool (whole boxes); equal to remuxBytes unless the output ended mid-box. */
@@ -39,7 +39,7 @@ export class SessionRecorder {
   private readonly spool: SessionSpool;
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
-  private readonly sha = createHash('sha256');
+  private readonly sha: Hash | undefined;
   private finished: Promise<SessionSummary> | undefined;
   private shift: TimelineShifter | undefined;
   /** Media time (s) where the last fragment ends: a reconnect continues from here. */
@@ -47,14 +47,15 @@ export class SessionRecorder {
   /** The video frame duration (s) of the last fragment (0: unknown): a reconnect stays on the frame grid. */
   frameStep = 0;
 
-  constructor(o: { sessionId: string; publishId: string; stream: string; startedAt: number; spool: SessionSpool; metrics: GatewayMetrics; logger: Logger }) {
+  constructor(o: { sessionId: string; publishId: string; stream: string; startedAt: number; spool: SessionSpool; metrics: GatewayMetrics; logger: Logger; sha256?: boolean }) {
+    this.sha = o.sha256 ? createHash('sha256') : undefined;
     this.stream = o.stream;
     this.spool = o.spool;
     this.metrics = o.metrics;
     this.log = o.logger;
     this.summary = {
       id: o.sessionId, publishId: o.publishId, stream: o.stream, startedAt: new Date(o.startedAt).toISOString(), endedAt: null,
-      remux: null, remuxSha256: '', remuxBytes: 0, spooledBytes: 0, ingestBytes: 0, fragments: 0, remuxExit: null,
+      remux: null, remuxSha256: null, remuxBytes: 0, spooledBytes: 0, ingestBytes: 0, fragments: 0, remuxExit: null,
     };
   }
 
@@ -91,7 +92,7 @@ export class SessionRecorder {
         this.spool.append({ kind: out.type, receivedAt: Date.now() }, out.bytes);
       }
       this.summary.spooledBytes += out.bytes.length;
-      this.sha.update(out.bytes);
+      this.sha?.update(out.bytes);
     }
   }
 
@@ -117,7 +118,7 @@ export class SessionRecorder {
       } catch (err) {
         this.log.error({ err }, 'cannot seal the spool of this session');
       }
-      Object.assign(this.summary, { endedAt: new Date().toISOString(), remuxSha256: this.sha.digest('hex'), remuxExit: exit });
+      Object.assign(this.summary, { endedAt: new Date().toISOString(), remuxSha256: this.sha?.digest('hex') ?? null, remuxExit: exit });
       this.log.info({ remux: exit, remuxBytes: this.summary.remuxBytes, remuxSha256: this.summary.remuxSha256, fragments: this.summary.fragments }, 'session ended');
       return this.summary;
     })();

@@ -22,6 +22,7 @@ server:
   rtmp: { host: 127.0.0.1, port: ${p.rtmp} }
   http: { host: 127.0.0.1, port: ${p.http} }
 storage: { kind: fs, root: ${root} }
+spool: { sessionSha256: true }
 streamDefaults: { reconnectGraceSeconds: 0 }
 streams:
   - { id: cam1, key: key-one }

@@ -39,6 +39,7 @@ storage:
   bucket: cams
   region: cn-hangzhou
   pathStyle: true
+spool: { sessionSha256: true }
 streams:
   - { id: cam1, key: k1 }
 `, { OSS_ACCESS_KEY_ID: CREDS.id, OSS_ACCESS_KEY_SECRET: CREDS.secret });

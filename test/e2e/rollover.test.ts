@@ -38,7 +38,7 @@ server:
   rtmp: { host: 127.0.0.1, port: ${p.rtmp} }
   http: { host: 127.0.0.1, port: ${p.http} }
 storage: { kind: fs, root: ${root}, fsync: never }
-spool: { fsync: never }
+spool: { fsync: never, sessionSha256: true }
 streams:
   - id: bysize
     key: k-size

@@ -60,7 +60,7 @@ describe('example config', () => {
       storage: { kind: 'fs', concurrency: 32, root: './data/objects', maxObjectBytes: 5368709120, fsync: 'always' },
       spool: {
         dir: 'data/spool', fsync: 'always', fsyncIntervalMs: 1000, quotaBytesPerStream: 2 * 1024 ** 3, quotaBytesTotal: 20 * 1024 ** 3,
-        memoryBytesPerStream: 16 * 1024 ** 2, segmentBytes: 64 * 1024 ** 2, retainAcked: false,
+        memoryBytesPerStream: 16 * 1024 ** 2, segmentBytes: 64 * 1024 ** 2, retainAcked: false, sessionSha256: false,
       },
       retry: { baseDelayMs: 250, maxDelayMs: 15_000, haltedProbeSeconds: 60 },
       streamDefaults: { format: 'fmp4', remux: 'native', audio: 'auto', flush: FLUSH, rollover: ROLLOVER, keyTemplate: DEFAULT_KEY_TEMPLATE, fragmentDurationMs: null, contentType: 'video/mp4', reconnectGraceSeconds: 10 },
