@@ -42,6 +42,8 @@ export class SessionRecorder {
   private readonly sha: Hash | undefined;
   private finished: Promise<SessionSummary> | undefined;
   private shift: TimelineShifter | undefined;
+  /** Camera bytes not yet added to the ingest counter (prom-client's labelled inc per packet was 1.3 % of a core at 200 cameras). */
+  private unreportedIngest = 0;
   /** Media time (s) where the last fragment ends: a reconnect continues from here. */
   mediaEnd: number | null = null;
   /** The video frame duration (s) of the last fragment (0: unknown): a reconnect stays on the frame grid. */
@@ -73,13 +75,20 @@ export class SessionRecorder {
     this.shift = shift;
   }
 
-  /** Bytes received from the camera (ingest metric). */
+  /** Bytes received from the camera (ingest metric: added to the counter once per output, not per packet). */
   ingested(bytes: number): void {
     this.summary.ingestBytes += bytes;
-    this.metrics.ingestBytes.inc({ stream: this.stream }, bytes);
+    this.unreportedIngest += bytes;
+  }
+
+  private reportIngest(): void {
+    if (this.unreportedIngest === 0) return;
+    this.metrics.ingestBytes.inc({ stream: this.stream }, this.unreportedIngest);
+    this.unreportedIngest = 0;
   }
 
   private spoolAll(outputs: ContainerOutput[]): void {
+    this.reportIngest();
     if (this.shift) this.shift.apply(outputs);
     for (const out of outputs) {
       if (out.type === 'fragment') {
@@ -111,6 +120,7 @@ export class SessionRecorder {
   /** Seals the spool session (the appender drains the rest) and completes the summary. Once. */
   finish(exit: RemuxExit | null): Promise<SessionSummary> {
     this.finished ??= (async () => {
+      this.reportIngest();
       if (exit?.droppedBytes) this.metrics.lostBytes.inc({ stream: this.stream, reason: 'truncated-remux-output' }, exit.droppedBytes);
       if (exit?.error) this.log.error({ err: exit.error }, 'the remuxer failed at the end of the session');
       try {
