@@ -62,7 +62,7 @@ export class AckCursor {
   /**
    * Clears the record; `ackedUpto` (the batch landed) moves the acknowledged cursor. Not synced on
    * its own: lost in a crash, the in-flight record before it is settled again by HEAD with the same
-   * outcome; `persisted` moves (and space is freed) once a later sync covers it.
+   * outcome; `persisted` moves (and space is freed) once a later sync covers it (within 5 s).
    */
   commit(ackedUpto: number | null, state: AppenderState): Promise<void> {
     const nextSeq = ackedUpto ?? this.latest.nextSeq;

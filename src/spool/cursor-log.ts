@@ -20,8 +20,12 @@ export const CURSOR_JSON = 'cursor.json';
 export const CURSOR_LOG = 'cursor.log';
 /** The log is compacted into cursor.json past this size. */
 const LOG_LIMIT = 1 << 20;
-/** A value written without fdatasync is synced at the latest this much later (if no durable write came first). */
-const SYNC_LATER_MS = 1000;
+/**
+ * A value written without fdatasync is synced at the latest this much later, if no durable write
+ * came first. Longer than a camera's fragment interval (about 1 s), so the next batch's in-flight
+ * record usually covers it and the timer's own fdatasync is rare.
+ */
+const SYNC_LATER_MS = 5000;
 /** A record longer than this is not one of ours (the appender's state is bounded well below). */
 const MAX_RECORD = 4 << 20;
 
@@ -96,7 +100,7 @@ export async function readCursorFiles(dir: string): Promise<CursorFiles> {
  * fdatasync'ed before it settles, whatever the spool's fsync policy: the in-flight record is what
  * exactly-once rests on. A write that is not durable (a batch's settlement: after a crash the
  * in-flight record before it is settled again by HEAD, with the same outcome) is synced by the next
- * durable one, by close(), or within SYNC_LATER_MS. `onWritten` sees a value once it is on disk.
+ * durable one, by close(), or within SYNC_LATER_MS (5 s). `onWritten` sees a value once it is on disk.
  */
 export class CursorLog<T> {
   private next: { value: T; durable: boolean; waiters: Array<{ resolve(): void; reject(err: unknown): void }> } | undefined;

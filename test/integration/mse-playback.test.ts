@@ -137,10 +137,11 @@ describe('MSE playback in Debian\'s Chromium', () => {
     }
     const r = await playInChromium(growing(), { stallMs: 2_000 });
     expectPlayedToEnd(r, 20, 4.03);
-    // Appends were spread over the arrival time, not done at once.
+    // Appends were spread over the arrival time (~3 s), not done at once at the end. A loaded page
+    // appends in bursts (1.8 s between the first and the last seen in CI), so only a third is required.
     const appendTimes = r.events.filter((e) => e.includes(' appended ')).map((e) => Number.parseInt(e, 10));
     expect(appendTimes).toHaveLength(20);
-    expect(appendTimes[19]! - appendTimes[0]!).toBeGreaterThan(2_000);
+    expect(appendTimes[19]! - appendTimes[0]!).toBeGreaterThan(1_000);
   });
 
   it('negative control: garbled sample data in the first fragment is reported as a media error', async () => {

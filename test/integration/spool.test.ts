@@ -148,8 +148,8 @@ describe('spool: journal, read, ack', () => {
     expect(next).toBe(N);
     expect(s.bytes).toBe(0);
     // Only the segment still being written survives full acknowledgement (once the settled cursor
-    // is on disk: a settlement is synced by the next in-flight record, or within a second).
-    await waitFor('acknowledged segments deleted', async () => (await segFiles(s.dir)).length <= 1, 5000, 20);
+    // is on disk: a settlement is synced by the next in-flight record, or within 5 s).
+    await waitFor('acknowledged segments deleted', async () => (await segFiles(s.dir)).length <= 1, 10_000, 50);
     await expect(s.read(3, 100)).rejects.toMatchObject({ code: ErrorCode.SpoolRange });
     await expect(ack(s, N + 1, {})).rejects.toBeInstanceOf(SpoolError);
   });
@@ -472,8 +472,8 @@ describe('spool: init entries, seal, destroy', () => {
     expect((await s.read(12, 1)).init?.seq).toBe(11);
 
     await ack(s, 15, {});
-    // Collected once the settled cursor is on disk (synced within a second without a next batch).
-    await waitFor('the segments and the init before the cursor collected', async () => !(await readdir(s.dir)).includes('000000000000.init'), 5000, 20);
+    // Collected once the settled cursor is on disk (synced within 5 s without a next batch).
+    await waitFor('the segments and the init before the cursor collected', async () => !(await readdir(s.dir)).includes('000000000000.init'), 10_000, 50);
     const names = await readdir(s.dir);
     const firstSeqs = names.filter((n) => n.endsWith('.seg')).map((n) => Number.parseInt(n, 10));
     expect(Math.min(...firstSeqs)).toBeGreaterThan(11); // segments with both inits are gone
