@@ -550,12 +550,11 @@ describe('refusals and state', () => {
     for (const p of video.slice(0, 40)) r.push(p, 0);
     r.push(asc, 0);
     const tiny: AudioPacket = { ...asc, packetType: 'frame', data: Buffer.from([0x21]) };
-    const t0 = performance.now();
+    // Linear time is bounded by the test's own timeout (a quadratic queue takes minutes here), not asserted as a timing.
     for (let i = 0; i < 200_000; i++) {
       r.push(withTimestamp(tiny, 1600 + (i >> 6)), 0);
       if (i % 10_000 === 0) expect(r.pendingBytes).toBeLessThanOrEqual(1 << 20);
     }
-    expect(performance.now() - t0).toBeLessThan(5000);
     expect(r.pendingBytes).toBeLessThanOrEqual(1 << 20);
     expect(r.stats.droppedOverLimit).toBeGreaterThan(190_000);
   });

@@ -171,7 +171,6 @@ describe('spool: journal, read, ack', () => {
     const m0 = process.memoryUsage();
     const base = m0.arrayBuffers + m0.heapUsed;
     let peak = 0;
-    const started = Date.now();
     for (let seq = 0; seq < COUNT; seq++) {
       s.append(frag(true, seq), mk(seq));
       if (seq % 16 === 15) {
@@ -196,7 +195,6 @@ describe('spool: journal, read, ack', () => {
     expect(mid[0]!.bytes.equals(mk(400))).toBe(true);
     const newest = await read(s, COUNT - 1, ENTRY);
     expect(newest[0]!.bytes.equals(mk(COUNT - 1))).toBe(true);
-    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });
 
