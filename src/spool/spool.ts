@@ -7,8 +7,10 @@
  * Layout: `<dir>/<stream>/<sessionId>/` (names URI-encoded) holds `session.json`, the journal
  * segments `<firstSeq>.seg` (append-only, rotated at `segmentBytes`), each entry framed as
  * magic "ACSP" | version | header length | JSON header | payload | CRC-32(header+payload);
- * `<seq>.init` (a copy of each live init entry), `cursor.json` ({nextSeq, state}: everything below
- * nextSeq is acknowledged; written temp + fsync + rename + fsync dir), `drops.json` (dropped ranges
+ * `<seq>.init` (a copy of each live init entry), the cursor ({nextSeq, state, inflight}: everything
+ * below nextSeq is acknowledged) as records in `cursor.log`, compacted into `cursor.json` (see
+ * cursor-log.ts: an in-flight record is fdatasync'ed before its append is sent; its settlement is
+ * synced by the next one, or within 5 s), `drops.json` (dropped ranges
  * above the cursor) and `sealed.json` once the remuxer ended. Recovery scans each segment and
  * truncates it at its first torn or corrupt frame.
  *
@@ -26,7 +28,7 @@
  *   store but not acknowledged: the appender's position/CRC check then finds bytes it cannot
  *   verify and must start a new object (docs/design.md, invariant 5), never overwrite.
  * - `never`: like `interval` for process crashes; on power loss anything the kernel had not
- *   flushed may be lost. Only `cursor.json` and `sealed.json` are fsynced (always, whatever the
+ *   flushed may be lost. Only the cursor and `sealed.json` are fsynced (always, whatever the
  *   policy); the journal is fsynced only on close.
  *
  * The cursor is always durable before any segment it frees is deleted, and the drop record before
