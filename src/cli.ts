@@ -5,6 +5,7 @@ import { loadConfigFile, redactConfig, resolvePaths } from './config/index.js';
 import { AppendcastError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { serveOssMain } from './serve-oss/cli.js';
+import { tailMain } from './playback/tail-command.js';
 import { createLogger } from './util/logger.js';
 
 const USAGE = `appendcast — live video ingest into appendable objects
@@ -12,6 +13,8 @@ const USAGE = `appendcast — live video ingest into appendable objects
 Usage:
   appendcast run --config <file>     start the gateway
   appendcast validate <file>         check a config file; exit 0 when good
+  appendcast tail <stream|key> --config <file> [--from-start] [--idle-seconds N]
+                                     follow a growing object to stdout (| ffplay -)
   appendcast serve-oss --root DIR --port N [--host 127.0.0.1] [--bucket NAME]... [--anonymous]
                                      an OSS-compatible server over a directory (local dev, docker-compose);
                                      'appendcast serve-oss --help' for all options
@@ -68,6 +71,7 @@ async function run(file: string | undefined): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   // serve-oss parses its own options.
   if (argv[0] === 'serve-oss') return serveOssMain(argv.slice(1));
+  if (argv[0] === 'tail') return tailMain(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
