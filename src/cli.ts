@@ -5,6 +5,7 @@ import { loadConfigFile, redactConfig, resolvePaths } from './config/index.js';
 import { AppendcastError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { serveOssMain } from './serve-oss/cli.js';
+import { lsMain } from './playback/ls-command.js';
 import { tailMain } from './playback/tail-command.js';
 import { createLogger } from './util/logger.js';
 
@@ -15,6 +16,8 @@ Usage:
   appendcast validate <file>         check a config file; exit 0 when good
   appendcast tail <stream|key> --config <file> [--from-start] [--idle-seconds N]
                                      follow a growing object to stdout (| ffplay -)
+  appendcast ls <stream> --config <file> [--start ISO] [--end ISO] [--json]
+                                     a stream's recordings in the store
   appendcast serve-oss --root DIR --port N [--host 127.0.0.1] [--bucket NAME]... [--anonymous]
                                      an OSS-compatible server over a directory (local dev, docker-compose);
                                      'appendcast serve-oss --help' for all options
@@ -72,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
   // serve-oss parses its own options.
   if (argv[0] === 'serve-oss') return serveOssMain(argv.slice(1));
   if (argv[0] === 'tail') return tailMain(argv.slice(1));
+  if (argv[0] === 'ls') return lsMain(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

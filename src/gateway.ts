@@ -7,6 +7,7 @@ import { HttpServer, sendJson } from './http/http-server.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import { RTSP_DOWN_REASONS, RtspSource, withCredentials, type RtspSessionInfo, type RtspSessionSink } from './ingest/rtsp/index.js';
 import type { PublishDecision, PublishInfo, PublishRequest } from './ingest/types.js';
+import { recordingsRoute } from './http/recordings-route.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { locateFfmpeg } from './remux/ffmpeg-path.js';
 import { AppendcastError, ErrorCode } from './errors.js';
@@ -118,7 +119,12 @@ export class Gateway {
         res.writeHead(200, { 'content-type': contentType });
         res.end(body);
       })
-      .route('/api/v1/streams', (_req, res) => sendJson(res, 200, this.describe()));
+      .route('/api/v1/streams', (_req, res) => sendJson(res, 200, this.describe()))
+      .route('/api/v1/recordings', recordingsRoute({
+        store: this.store,
+        keyTemplateOf: (id) => this.streams.get(id)?.keyTemplate,
+        isGrowing: (key) => [...this.sessions.values()].some((v) => v.appender.objectKey === key),
+      }));
     for (const s of config.streams) {
       this.metrics.streamUp.set({ stream: s.id }, 0);
       this.metrics.appenderHalted.set({ stream: s.id }, 0);

@@ -3,9 +3,15 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** `ffmpeg -v error -i FILE -f null -`: the decoder's complaints, '' when the media is clean. */
+/**
+ * `ffmpeg -v error -i FILE -f null -`: the decoder's complaints, '' when the media is clean. The
+ * video frames go out on a 90 kHz time base: on the default (1/frame rate) two frames of a jittery
+ * source closer than one nominal frame apart (RTP over UDP under load) round to the same tick and
+ * the null muxer reports "non monotonically increasing dts" about its own output, not the file.
+ * Equal timestamps in the file itself are still reported.
+ */
 export async function decodeErrors(file: string): Promise<string> {
-  const { stderr } = await run(process.env.FFMPEG_PATH ?? 'ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-'], { maxBuffer: 16 << 20 });
+  const { stderr } = await run(process.env.FFMPEG_PATH ?? 'ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-enc_time_base:v', '1:90000', '-f', 'null', '-'], { maxBuffer: 16 << 20 });
   return stderr.trim();
 }
 

@@ -1,0 +1,117 @@
+import { indexKeyFor, type IndexLine } from '../appender/index-writer.js';
+import type { AppendableStore, ListEntry } from '../store/types.js';
+import { listPrefix } from './object-finder.js';
+
+/** One object of a stream, as the recordings API and `appendcast ls` show it. */
+export interface Recording {
+  key: string;
+  stream: string;
+  session: string | null;
+  /** The object's number within its session (0 first, then rollovers). */
+  objectSeq: number | null;
+  bytes: number;
+  /** Wall clock (ISO) of the first entry's arrival (the index's first line), null without an index. */
+  start: string | null;
+  /** Wall clock (ISO) of the object's last append. */
+  end: string;
+  /** Still being appended to. */
+  growing: boolean;
+}
+
+export interface ListRecordingsOptions {
+  stream: string;
+  keyTemplate: string;
+  /** Only recordings overlapping [start, end] (either may be open). */
+  start?: Date;
+  end?: Date;
+  /** The gateway's open objects; without it, an object appended to within `growingIdleMs` counts as growing. */
+  isGrowing?: (key: string) => boolean;
+  growingIdleMs?: number;
+  /** Reused between calls: an object whose size did not change is not read again. */
+  cache?: Map<string, Recording>;
+  now?: () => number;
+}
+
+/** Bytes read at each end of an index for its first and last lines (a line is ~150 bytes). */
+const EDGE_BYTES = 4096;
+
+/**
+ * The recordings of a stream, oldest first, from the store alone: the listing under the stream's
+ * key template, each object's metadata (HEAD: stream, session, object number, last append) and the
+ * first and last lines of its sidecar index (when the recording began and, to the millisecond, when
+ * its last fragment ended). Index reads are ranged (a few KB at each end), never whole objects, and
+ * cached per object while its size does not change.
+ */
+export async function listRecordings(store: AppendableStore, o: ListRecordingsOptions): Promise<Recording[]> {
+  const now = o.now ?? Date.now;
+  const entries = (await store.list(listPrefix(o.keyTemplate, o.stream))).filter((e) => !e.key.endsWith(indexKeyFor('')));
+  const out: Recording[] = [];
+  for (const e of entries) {
+    const r = await describeObject(store, e, o);
+    if (!r) continue;
+    r.growing = o.isGrowing ? o.isGrowing(r.key) : now() - Date.parse(r.end) < (o.growingIdleMs ?? 10_000);
+    if (o.start && Date.parse(r.end) < o.start.getTime()) continue;
+    if (o.end && r.start !== null && Date.parse(r.start) > o.end.getTime()) continue;
+    out.push(r);
+  }
+  return out.sort((a, b) => (a.start ?? a.end).localeCompare(b.start ?? b.end) || a.key.localeCompare(b.key));
+}
+
+async function describeObject(store: AppendableStore, e: ListEntry, o: ListRecordingsOptions): Promise<Recording | undefined> {
+  const cached = o.cache?.get(e.key);
+  if (cached && cached.bytes === e.size) return { ...cached };
+  const head = await store.head(e.key);
+  if (!head || head.metadata['appendcast-stream'] !== o.stream) return undefined;
+  const seq = head.metadata['appendcast-object-seq'];
+  const r: Recording = {
+    key: e.key,
+    stream: o.stream,
+    session: head.metadata['appendcast-session'] ?? null,
+    objectSeq: seq !== undefined && /^\d+$/.test(seq) ? Number(seq) : null,
+    bytes: head.size,
+    start: null,
+    end: head.lastModified.toISOString(),
+    growing: false,
+  };
+  const times = await indexTimes(store, e.key);
+  if (times) {
+    r.start = new Date(times.first).toISOString();
+    // OSS's Last-Modified has whole seconds: the index's last line is finer, when it is not behind.
+    if (times.last > head.lastModified.getTime()) r.end = new Date(times.last).toISOString();
+  }
+  o.cache?.set(e.key, r);
+  return { ...r };
+}
+
+/** Arrival of the index's first line, and the end (arrival + duration) of its last, in ms; null without a readable index. */
+async function indexTimes(store: AppendableStore, key: string): Promise<{ first: number; last: number } | null> {
+  try {
+    const idx = indexKeyFor(key);
+    const head = await store.head(idx);
+    if (!head || head.size === 0) return null;
+    const firstText = await readText(store, idx, 0, Math.min(head.size, EDGE_BYTES));
+    const first = parseLine(firstText.slice(0, firstText.indexOf('\n')));
+    const lastText = head.size <= EDGE_BYTES ? firstText : await readText(store, idx, head.size - EDGE_BYTES, head.size);
+    const lines = lastText.split('\n').filter((l) => l.length > 0);
+    const last = parseLine(lines.at(-1) ?? '');
+    if (!first || !Number.isFinite(first.w)) return null;
+    const end = last && Number.isFinite(last.w) ? last.w + (last.d ?? 0) * 1000 : first.w;
+    return { first: first.w, last: Math.max(first.w, Math.round(end)) };
+  } catch {
+    return null;
+  }
+}
+
+function parseLine(text: string): IndexLine | undefined {
+  try {
+    return JSON.parse(text) as IndexLine;
+  } catch {
+    return undefined; // cut short (read from the middle), or not written yet
+  }
+}
+
+async function readText(store: AppendableStore, key: string, start: number, end: number): Promise<string> {
+  let text = '';
+  for await (const chunk of await store.read(key, { start, end: end - 1 })) text += (chunk as Buffer).toString('utf8');
+  return text;
+}
