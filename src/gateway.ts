@@ -7,6 +7,7 @@ import { HttpServer, sendJson } from './http/http-server.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import { RTSP_DOWN_REASONS, RtspSource, withCredentials, type RtspSessionInfo, type RtspSessionSink } from './ingest/rtsp/index.js';
 import type { PublishDecision, PublishInfo, PublishRequest } from './ingest/types.js';
+import { clipRoute } from './http/clip-route.js';
 import { recordingsRoute } from './http/recordings-route.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { locateFfmpeg } from './remux/ffmpeg-path.js';
@@ -124,7 +125,8 @@ export class Gateway {
         store: this.store,
         keyTemplateOf: (id) => this.streams.get(id)?.keyTemplate,
         isGrowing: (key) => [...this.sessions.values()].some((v) => v.appender.objectKey === key),
-      }));
+      }))
+      .route('/api/v1/clip', clipRoute({ store: this.store, keyTemplateOf: (id) => this.streams.get(id)?.keyTemplate }));
     for (const s of config.streams) {
       this.metrics.streamUp.set({ stream: s.id }, 0);
       this.metrics.appenderHalted.set({ stream: s.id }, 0);

@@ -2,7 +2,8 @@
  * Finding recordings from the store alone: GET /api/v1/recordings and `appendcast ls` list a
  * stream's objects (each rollover its own) with when they began and last grew, their size and
  * whether they still grow, on fs and on oss → serve-oss, while a real ffmpeg camera publishes and
- * after. Every listed object decodes with 0 errors.
+ * after; GET /api/v1/clip cuts a time range across a rollover into one playable file. Every listed
+ * object and the clip decode with 0 errors.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +15,7 @@ import type { Recording } from '../../src/playback/recordings.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { startCamera } from '../helpers/camera.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
-import { decodeErrors } from '../helpers/media.js';
+import { decodeErrors, probe } from '../helpers/media.js';
 import { readObject } from '../helpers/objects.js';
 import { startServeOss, type ServeOssProcess } from '../helpers/serve-oss-process.js';
 import { waitFor } from '../helpers/wait.js';
@@ -95,6 +96,36 @@ streams:
       expect(await status(gw, '/api/v1/recordings')).toBe(400);
       expect(await status(gw, '/api/v1/recordings?stream=cam1&start=yesterday')).toBe(400);
       expect(await status(gw, '/api/v1/recordings?stream=nope')).toBe(404);
+
+      // A clip across the first rollover: from 1.5 s into the first object, 4 s long.
+      const want = Date.parse(all[0]!.start!) + 1500;
+      const t0 = performance.now();
+      const resp = await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/clip?stream=cam1&start=${new Date(want).toISOString()}&duration=4`);
+      const ttfbMs = performance.now() - t0;
+      expect(resp.status).toBe(200);
+      expect(resp.headers.get('content-type')).toBe('video/mp4');
+      const clip = Buffer.from(await resp.arrayBuffer());
+      expect(clip.length).toBe(Number(resp.headers.get('content-length')));
+      const clipFile = join(dir, 'clip.mp4');
+      await writeFile(clipFile, clip);
+      expect(await decodeErrors(clipFile)).toBe('');
+      const clipStart = Date.parse(resp.headers.get('x-appendcast-clip-start')!);
+      const clipSeconds = Number(resp.headers.get('x-appendcast-clip-duration'));
+      // Starts at the keyframe at or before the request (1 s GOP), ends at or after its end, by at most a GOP each.
+      expect(clipStart).toBeLessThanOrEqual(want + 50);
+      expect(clipStart).toBeGreaterThanOrEqual(want - 1300);
+      expect(clipSeconds).toBeGreaterThanOrEqual(3.9);
+      expect(clipSeconds).toBeLessThanOrEqual(6.3);
+      expect(clipStart + clipSeconds * 1000).toBeGreaterThan(Date.parse(all[1]!.start!)); // it spans the rollover
+      const clipProbe = await probe(clipFile, true);
+      const clipVideo = clipProbe.streams.find((x) => x.codec_type === 'video')!;
+      expect(Number(clipVideo.nb_read_frames)).toBe(Math.round(clipSeconds * 25));
+      expect(resp.headers.get('x-appendcast-clip-truncated')).toBeNull();
+      console.log(`clip ${kind}: asked ${new Date(want).toISOString()} +4 s, got ${resp.headers.get('x-appendcast-clip-start')} +${clipSeconds} s, ${clipVideo.nb_read_frames} frames, ${clip.length} B, response in ${ttfbMs.toFixed(0)} ms`);
+      expect(await status(gw, `/api/v1/clip?stream=cam1&start=${new Date(want - 3_600_000).toISOString()}&duration=10`)).toBe(404);
+      expect(await status(gw, '/api/v1/clip?stream=cam1&start=now&duration=4')).toBe(400);
+      expect(await status(gw, `/api/v1/clip?stream=cam1&start=${new Date(want).toISOString()}&duration=0`)).toBe(400);
+      expect(await status(gw, `/api/v1/clip?stream=nope&start=${new Date(want).toISOString()}&duration=4`)).toBe(404);
 
       // appendcast ls: the same list from the store, without the gateway's help.
       const envAll = { ...process.env, ...env };

@@ -71,7 +71,8 @@ streams:
   - { id: cam1, key: k1 }
 `, env);
       cleanup.push(() => gw.kill());
-      const cam = startCamera({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/cam1?key=k1`, seconds: 10 });
+      // Long enough that the tails, started ~3 s in, join while it still publishes even on a loaded machine.
+      const cam = startCamera({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/cam1?key=k1`, seconds: 14 });
       cleanup.push(async () => cam.stop());
       // The object exists with a few seconds in it (400 kbit/s: 150 kB ≈ 3 s); the camera goes on for several more.
       // (serve-oss keeps bucket `cams` as an fs store under <root>/cams)
