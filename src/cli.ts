@@ -5,6 +5,8 @@ import { loadConfigFile, redactConfig, resolvePaths } from './config/index.js';
 import { AppendcastError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { serveOssMain } from './serve-oss/cli.js';
+import { convertMain } from './playback/convert-command.js';
+import { getMain } from './playback/get-command.js';
 import { lsMain } from './playback/ls-command.js';
 import { tailMain } from './playback/tail-command.js';
 import { createLogger } from './util/logger.js';
@@ -18,6 +20,10 @@ Usage:
                                      follow a growing object to stdout (| ffplay -)
   appendcast ls <stream> --config <file> [--start ISO] [--end ISO] [--json]
                                      a stream's recordings in the store
+  appendcast get <stream> --config <file> --start ISO --duration S -o <file>
+                                     a clip of a time range, across rollovers
+  appendcast convert <key> [<new-key>] --config <file>
+                                     make a normal object appendable (CRC-64 checked)
   appendcast serve-oss --root DIR --port N [--host 127.0.0.1] [--bucket NAME]... [--anonymous]
                                      an OSS-compatible server over a directory (local dev, docker-compose);
                                      'appendcast serve-oss --help' for all options
@@ -76,6 +82,8 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'serve-oss') return serveOssMain(argv.slice(1));
   if (argv[0] === 'tail') return tailMain(argv.slice(1));
   if (argv[0] === 'ls') return lsMain(argv.slice(1));
+  if (argv[0] === 'get') return getMain(argv.slice(1));
+  if (argv[0] === 'convert') return convertMain(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

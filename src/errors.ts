@@ -48,6 +48,9 @@ export const ErrorCode = {
   AppenderNoFreeKey: 'APC_ERR_APPENDER_NO_FREE_KEY',
   /** A key template names a placeholder that does not exist (the config validates them: a programming error). */
   AppenderKeyTemplate: 'APC_ERR_APPENDER_KEY_TEMPLATE',
+  // playback (the read side)
+  /** `appendcast convert` refused: no source, the target exists, or the copy's CRC-64 did not check out. */
+  ConvertRefused: 'APC_ERR_CONVERT_REFUSED',
   // serve-oss (the OSS-compatible server)
   /** An OSS error reply to a client (status + OSS Code): thrown inside the server, answered, never a failure of ours. */
   ServeOssReply: 'APC_ERR_SERVE_OSS_REPLY',

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { planClip, readRange } from '../playback/clip.js';
+import { clipBytes, planClip, streamClip } from '../playback/clip.js';
 import type { AppendableStore } from '../store/types.js';
 import { sendJson, type Route } from './http-server.js';
 
@@ -31,8 +31,7 @@ export function clipRoute(deps: ClipRouteDeps): Route {
     if (keyTemplate === undefined) return sendJson(res, 404, { error: 'no such stream', stream });
     const plan = await planClip(deps.store, { stream, keyTemplate, start: new Date(start), durationMs: duration * 1000 });
     if (!plan) return sendJson(res, 404, { error: 'nothing recorded in that range', stream });
-    const init = await readRange(deps.store, plan.init);
-    const length = init.length + plan.ranges.reduce((n, r) => n + (r.end - r.start), 0);
+    const length = clipBytes(plan);
     const ext = plan.contentType === 'video/mp2t' ? 'ts' : 'mp4';
     const name = `${stream}-${new Date(plan.wallStart).toISOString().replace(/[:.]/g, '-')}.${ext}`;
     res.writeHead(200, {
@@ -44,21 +43,17 @@ export function clipRoute(deps: ClipRouteDeps): Route {
       ...(plan.truncated ? { 'x-appendcast-clip-truncated': plan.truncated } : {}),
     });
     if (req.method === 'HEAD') return void res.end();
-    await write(res, init);
-    for (const r of plan.ranges) {
-      for await (const chunk of await deps.store.read(r.key, { start: r.start, end: r.end - 1 })) {
-        if (res.destroyed) return;
-        await write(res, chunk as Buffer);
-      }
-    }
+    await streamClip(deps.store, plan, (b) => write(res, b));
     res.end();
   };
 }
 
-function write(res: ServerResponse, b: Buffer): Promise<void> {
-  if (res.write(b)) return Promise.resolve();
+/** Writes with backpressure; false once the client has gone. */
+function write(res: ServerResponse, b: Buffer): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
+  if (res.write(b)) return Promise.resolve(true);
   return new Promise((resolve) => {
-    const done = (): void => { res.off('drain', done); res.off('close', done); resolve(); };
+    const done = (): void => { res.off('drain', done); res.off('close', done); resolve(!res.destroyed); };
     res.once('drain', done);
     res.once('close', done);
   });

@@ -100,3 +100,18 @@ export async function readRange(store: AppendableStore, r: ObjectRange): Promise
   for await (const chunk of await store.read(r.key, { start: r.start, end: r.end - 1 })) parts.push(chunk as Buffer);
   return Buffer.concat(parts);
 }
+
+/** The clip's bytes in order (the init, then every range, read in chunks from the store) into `write`; stops early when it returns false. */
+export async function streamClip(store: AppendableStore, plan: ClipPlan, write: (b: Buffer) => Promise<boolean>): Promise<void> {
+  if (!(await write(await readRange(store, plan.init)))) return;
+  for (const r of plan.ranges) {
+    for await (const chunk of await store.read(r.key, { start: r.start, end: r.end - 1 })) {
+      if (!(await write(chunk as Buffer))) return;
+    }
+  }
+}
+
+/** Bytes a clip has in all. */
+export function clipBytes(plan: ClipPlan): number {
+  return plan.init.end - plan.init.start + plan.ranges.reduce((n, r) => n + (r.end - r.start), 0);
+}

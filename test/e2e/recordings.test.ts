@@ -6,7 +6,7 @@
  * object and the clip decode with 0 errors.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -127,8 +127,12 @@ streams:
       expect(await status(gw, `/api/v1/clip?stream=cam1&start=${new Date(want).toISOString()}&duration=0`)).toBe(400);
       expect(await status(gw, `/api/v1/clip?stream=nope&start=${new Date(want).toISOString()}&duration=4`)).toBe(404);
 
-      // appendcast ls: the same list from the store, without the gateway's help.
+      // appendcast ls and get: the same list and the same clip from the store, without the gateway's help.
       const envAll = { ...process.env, ...env };
+      const gotFile = join(dir, 'got.mp4');
+      await run(process.execPath, ['--import', TSX, CLI, 'get', 'cam1', '--config', gw.configFile, '--start', new Date(want).toISOString(), '--duration', '4', '-o', gotFile], { env: envAll });
+      expect((await readFile(gotFile)).equals(clip)).toBe(true);
+      await expect(run(process.execPath, ['--import', TSX, CLI, 'get', 'cam1', '--config', gw.configFile, '--start', new Date(want - 3_600_000).toISOString(), '--duration', '4', '-o', join(dir, 'none.mp4')], { env: envAll })).rejects.toMatchObject({ code: 1 });
       const { stdout } = await run(process.execPath, ['--import', TSX, CLI, 'ls', 'cam1', '--config', gw.configFile, '--json'], { env: envAll });
       const fromCli = JSON.parse(stdout) as Recording[];
       expect(fromCli.map((r) => [r.key, r.bytes, r.start, r.objectSeq])).toEqual(all.map((r) => [r.key, r.bytes, r.start, r.objectSeq]));
