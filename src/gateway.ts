@@ -126,7 +126,7 @@ export class Gateway {
         keyTemplateOf: (id) => this.streams.get(id)?.keyTemplate,
         isGrowing: (key) => [...this.sessions.values()].some((v) => v.appender.objectKey === key),
       }))
-      .route('/api/v1/clip', clipRoute({ store: this.store, keyTemplateOf: (id) => this.streams.get(id)?.keyTemplate }));
+      .route('/api/v1/clip', clipRoute({ store: this.store, keyTemplateOf: (id) => this.streams.get(id)?.keyTemplate, ffmpegPath: () => this.ffmpegPath }));
     for (const s of config.streams) {
       this.metrics.streamUp.set({ stream: s.id }, 0);
       this.metrics.appenderHalted.set({ stream: s.id }, 0);

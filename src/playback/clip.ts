@@ -42,7 +42,8 @@ interface Fragment {
 export async function planClip(store: AppendableStore, o: { stream: string; keyTemplate: string; start: Date; durationMs: number }): Promise<ClipPlan | undefined> {
   const t0 = o.start.getTime();
   const t1 = t0 + o.durationMs;
-  const recs = await listRecordings(store, { stream: o.stream, keyTemplate: o.keyTemplate, start: o.start, end: new Date(t1) });
+  // Fragments are picked by their own times below; the listing only narrows (with a margin for objects that begin right at t1).
+  const recs = await listRecordings(store, { stream: o.stream, keyTemplate: o.keyTemplate, start: o.start, end: new Date(t1 + 60_000) });
   let plan: ClipPlan | undefined;
   let session: string | null = null;
   let initBytes: Buffer | undefined;

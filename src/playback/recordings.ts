@@ -10,7 +10,7 @@ export interface Recording {
   /** The object's number within its session (0 first, then rollovers). */
   objectSeq: number | null;
   bytes: number;
-  /** Wall clock (ISO) of the first entry's arrival (the index's first line), null without an index. */
+  /** Wall clock (ISO) where the recording begins: its first entry's arrival, or its first fragment's start if earlier; null without an index. */
   start: string | null;
   /** Wall clock (ISO) of the object's last append. */
   end: string;
@@ -76,27 +76,33 @@ async function describeObject(store: AppendableStore, e: ListEntry, o: ListRecor
   const times = await indexTimes(store, e.key);
   if (times) {
     r.start = new Date(times.first).toISOString();
-    // OSS's Last-Modified has whole seconds: the index's last line is finer, when it is not behind.
-    if (times.last > head.lastModified.getTime()) r.end = new Date(times.last).toISOString();
+    // The index reaches the end of the object: its last line's arrival is the media's end (the last
+    // append came ~0.25 s later, and OSS's Last-Modified has whole seconds). Behind: the last append.
+    if (times.lastByte === head.size || times.last > head.lastModified.getTime()) r.end = new Date(times.last).toISOString();
   }
   o.cache?.set(e.key, r);
   return { ...r };
 }
 
-/** Arrival of the index's first line, and the end (arrival + duration) of its last, in ms; null without a readable index. */
-async function indexTimes(store: AppendableStore, key: string): Promise<{ first: number; last: number } | null> {
+/** Where the index's first entry begins and its last one arrived (complete), in ms; null without a readable index. */
+async function indexTimes(store: AppendableStore, key: string): Promise<{ first: number; last: number; lastByte: number } | null> {
   try {
     const idx = indexKeyFor(key);
     const head = await store.head(idx);
     if (!head || head.size === 0) return null;
     const firstText = await readText(store, idx, 0, Math.min(head.size, EDGE_BYTES));
-    const first = parseLine(firstText.slice(0, firstText.indexOf('\n')));
+    const firstLines = firstText.split('\n').slice(0, 2).map(parseLine);
+    const first = firstLines[0];
+    // A line's `w` is its entry's arrival: a fragment arrives complete, so its media began `d` earlier.
+    const frag = firstLines[1];
+    if (first && frag && Number.isFinite(frag.w) && frag.d !== undefined) first.w = Math.min(first.w, Math.round(frag.w - frag.d * 1000));
     const lastText = head.size <= EDGE_BYTES ? firstText : await readText(store, idx, head.size - EDGE_BYTES, head.size);
     const lines = lastText.split('\n').filter((l) => l.length > 0);
     const last = parseLine(lines.at(-1) ?? '');
     if (!first || !Number.isFinite(first.w)) return null;
-    const end = last && Number.isFinite(last.w) ? last.w + (last.d ?? 0) * 1000 : first.w;
-    return { first: first.w, last: Math.max(first.w, Math.round(end)) };
+    const end = last && Number.isFinite(last.w) ? last.w : first.w; // arrival = the fragment complete
+    const lastByte = last && Number.isSafeInteger(last.offset) ? last.offset + last.length : -1;
+    return { first: first.w, last: Math.max(first.w, Math.round(end)), lastByte };
   } catch {
     return null;
   }

@@ -116,12 +116,34 @@ streams:
       expect(clipStart).toBeGreaterThanOrEqual(want - 1300);
       expect(clipSeconds).toBeGreaterThanOrEqual(3.9);
       expect(clipSeconds).toBeLessThanOrEqual(6.3);
+      expect(clipStart + clipSeconds * 1000).toBeGreaterThanOrEqual(want + 4000 - 100); // it reaches the requested end
       expect(clipStart + clipSeconds * 1000).toBeGreaterThan(Date.parse(all[1]!.start!)); // it spans the rollover
       const clipProbe = await probe(clipFile, true);
       const clipVideo = clipProbe.streams.find((x) => x.codec_type === 'video')!;
       expect(Number(clipVideo.nb_read_frames)).toBe(Math.round(clipSeconds * 25));
       expect(resp.headers.get('x-appendcast-clip-truncated')).toBeNull();
       console.log(`clip ${kind}: asked ${new Date(want).toISOString()} +4 s, got ${resp.headers.get('x-appendcast-clip-start')} +${clipSeconds} s, ${clipVideo.nb_read_frames} frames, ${clip.length} B, response in ${ttfbMs.toFixed(0)} ms`);
+      // The same clip as a progressive MP4 (moov before mdat, no fragments): every frame, playable.
+      const prog = await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/clip?stream=cam1&start=${new Date(want).toISOString()}&duration=4&format=mp4`);
+      expect(prog.status).toBe(200);
+      expect(prog.headers.get('content-type')).toBe('video/mp4');
+      const progBytes = Buffer.from(await prog.arrayBuffer());
+      const progFile = join(dir, 'clip-progressive.mp4');
+      await writeFile(progFile, progBytes);
+      expect(await decodeErrors(progFile)).toBe('');
+      const boxes: string[] = [];
+      for (let at = 0; at + 8 <= progBytes.length;) {
+        const size = progBytes.readUInt32BE(at);
+        boxes.push(progBytes.toString('latin1', at + 4, at + 8));
+        if (size < 8) break;
+        at += size;
+      }
+      expect(boxes.indexOf('moov')).toBeGreaterThanOrEqual(0);
+      expect(boxes.indexOf('moov')).toBeLessThan(boxes.indexOf('mdat'));
+      expect(boxes).not.toContain('moof');
+      const progVideo = (await probe(progFile, true)).streams.find((x) => x.codec_type === 'video')!;
+      expect(progVideo.nb_read_frames).toBe(clipVideo.nb_read_frames);
+      expect(await status(gw, `/api/v1/clip?stream=cam1&start=${new Date(want).toISOString()}&duration=4&format=avi`)).toBe(400);
       expect(await status(gw, `/api/v1/clip?stream=cam1&start=${new Date(want - 3_600_000).toISOString()}&duration=10`)).toBe(404);
       expect(await status(gw, '/api/v1/clip?stream=cam1&start=now&duration=4')).toBe(400);
       expect(await status(gw, `/api/v1/clip?stream=cam1&start=${new Date(want).toISOString()}&duration=0`)).toBe(400);
