@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { clipBytes, planClip, streamClip, type ClipPlan } from '../playback/clip.js';
 import { toProgressiveMp4 } from '../playback/progressive.js';
+import { writeDrained } from '../playback/store-io.js';
 import type { AppendableStore } from '../store/types.js';
 import { sendJson, type Route } from './http-server.js';
 
@@ -43,7 +44,7 @@ export function clipRoute(deps: ClipRouteDeps): Route {
     if (format === 'mp4') return sendProgressive(req, res, deps, stream, plan);
     res.writeHead(200, headers(stream, plan, plan.contentType, clipBytes(plan)));
     if (req.method === 'HEAD') return void res.end();
-    await streamClip(deps.store, plan, (b) => write(res, b));
+    await streamClip(deps.store, plan, (b) => writeDrained(res, b));
     res.end();
   };
 }
@@ -70,15 +71,4 @@ async function sendProgressive(req: IncomingMessage, res: ServerResponse, deps: 
   } finally {
     await rm(file, { force: true });
   }
-}
-
-/** Writes with backpressure; false once the client has gone. */
-function write(res: ServerResponse, b: Buffer): Promise<boolean> {
-  if (res.destroyed) return Promise.resolve(false);
-  if (res.write(b)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const done = (): void => { res.off('drain', done); res.off('close', done); resolve(!res.destroyed); };
-    res.once('drain', done);
-    res.once('close', done);
-  });
 }

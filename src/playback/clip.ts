@@ -2,6 +2,7 @@ import type { IndexLine } from '../appender/index-writer.js';
 import type { AppendableStore } from '../store/types.js';
 import { readIndexLines } from './index-lines.js';
 import { listRecordings } from './recordings.js';
+import { readRange } from './store-io.js';
 
 /** A byte range [start, end) of an object. */
 export interface ObjectRange {
@@ -60,7 +61,7 @@ export async function planClip(store: AppendableStore, o: { stream: string; keyT
       const first = keyframes.filter((f) => f.wallStart <= t0).at(-1) ?? keyframes.find((f) => f.wallStart > t0);
       if (!first) continue;
       const chosen = frags.filter((f) => f.line.offset >= first.line.offset && f.wallStart < t1);
-      initBytes = await readRange(store, { key: rec.key, start: initLine.offset, end: initLine.offset + initLine.length });
+      initBytes = await readRange(store, rec.key, initLine.offset, initLine.offset + initLine.length);
       session = rec.session;
       plan = {
         init: { key: rec.key, start: initLine.offset, end: initLine.offset + initLine.length },
@@ -74,7 +75,7 @@ export async function planClip(store: AppendableStore, o: { stream: string; keyT
       plan.truncated = 'session-change';
       break;
     }
-    const bytes = await readRange(store, { key: rec.key, start: initLine.offset, end: initLine.offset + initLine.length });
+    const bytes = await readRange(store, rec.key, initLine.offset, initLine.offset + initLine.length);
     if (!initBytes || !bytes.equals(initBytes)) {
       plan.truncated = 'init-change';
       break;
@@ -96,15 +97,9 @@ function add(plan: ClipPlan, frags: readonly Fragment[]): void {
   }
 }
 
-export async function readRange(store: AppendableStore, r: ObjectRange): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of await store.read(r.key, { start: r.start, end: r.end - 1 })) parts.push(chunk as Buffer);
-  return Buffer.concat(parts);
-}
-
 /** The clip's bytes in order (the init, then every range, read in chunks from the store) into `write`; stops early when it returns false. */
 export async function streamClip(store: AppendableStore, plan: ClipPlan, write: (b: Buffer) => Promise<boolean>): Promise<void> {
-  if (!(await write(await readRange(store, plan.init)))) return;
+  if (!(await write(await readRange(store, plan.init.key, plan.init.start, plan.init.end)))) return;
   for (const r of plan.ranges) {
     for await (const chunk of await store.read(r.key, { start: r.start, end: r.end - 1 })) {
       if (!(await write(chunk as Buffer))) return;

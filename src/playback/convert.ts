@@ -1,5 +1,6 @@
 import type { AppendableStore } from '../store/types.js';
 import { crc64 } from '../store/crc64.js';
+import { readRange } from './store-io.js';
 import { AppendcastError, ErrorCode } from '../errors.js';
 
 /** What convert refuses: the source is missing, the target exists, or the copy does not check out. */
@@ -56,9 +57,7 @@ async function copyAppendable(store: AppendableStore, from: string, to: string, 
   }
   while (position < src.size) {
     const end = Math.min(src.size, position + chunkBytes);
-    const parts: Buffer[] = [];
-    for await (const chunk of await store.read(from, { start: position, end: end - 1 })) parts.push(chunk as Buffer);
-    const buf = Buffer.concat(parts);
+    const buf = await readRange(store, from, position, end);
     if (buf.length !== end - position) throw new ConvertError(`"${from}" gave ${buf.length} bytes at ${position} where ${end - position} were asked for`);
     const r = await store.append(to, position, [buf], opts);
     const expect = crc64(buf, crc);

@@ -1,5 +1,6 @@
 import { indexKeyFor, type IndexLine } from '../appender/index-writer.js';
 import type { AppendableStore } from '../store/types.js';
+import { readRange } from './store-io.js';
 
 /** Index objects larger than this are not read whole (about 100 hours of 1 s fragments). */
 const MAX_INDEX_BYTES = 64 << 20;
@@ -9,10 +10,8 @@ export async function readIndexLines(store: AppendableStore, key: string): Promi
   const idx = indexKeyFor(key);
   const head = await store.head(idx);
   if (!head || head.size === 0 || head.size > MAX_INDEX_BYTES) return [];
-  const parts: Buffer[] = [];
-  for await (const chunk of await store.read(idx)) parts.push(chunk as Buffer);
   const out: IndexLine[] = [];
-  for (const raw of Buffer.concat(parts).toString('utf8').split('\n')) {
+  for (const raw of (await readRange(store, idx, 0, head.size)).toString('utf8').split('\n')) {
     if (!raw) continue;
     try {
       out.push(JSON.parse(raw) as IndexLine);

@@ -1,8 +1,10 @@
-import { indexKeyFor, type IndexLine } from '../appender/index-writer.js';
+import type { IndexLine } from '../appender/index-writer.js';
 import { Fmp4Splitter } from '../container/fmp4/splitter.js';
 import { Mpeg2TsSplitter } from '../container/ts/splitter.js';
 import type { ContainerSplitter } from '../container/types.js';
 import type { AppendableStore } from '../store/types.js';
+import { readIndexLines } from './index-lines.js';
+import { readRange } from './store-io.js';
 
 /** Where a live viewer starts in a growing object: its init segment, then the newest keyframe fragment. */
 export interface LiveStart {
@@ -12,7 +14,6 @@ export interface LiveStart {
   from: number;
 }
 
-const MAX_INDEX_BYTES = 64 << 20;
 /** Media past the index's last line read to find newer keyframes (the index trails by up to its batch interval). */
 const MAX_SCAN_BYTES = 32 << 20;
 
@@ -24,20 +25,9 @@ const MAX_SCAN_BYTES = 32 << 20;
  */
 export async function liveStart(store: AppendableStore, key: string): Promise<LiveStart> {
   const fromStart: LiveStart = { init: undefined, from: 0 };
-  const head = await store.head(indexKeyFor(key)).catch(() => null);
-  if (!head || head.size === 0 || head.size > MAX_INDEX_BYTES) return fromStart;
-  let text = '';
-  for await (const chunk of await store.read(indexKeyFor(key))) text += Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk);
   let init: IndexLine | undefined;
   let key_: IndexLine | undefined;
-  for (const raw of text.split('\n')) {
-    if (!raw) continue;
-    let line: IndexLine;
-    try {
-      line = JSON.parse(raw) as IndexLine;
-    } catch {
-      break; // a line cut short: what follows is not there yet
-    }
+  for (const line of await readIndexLines(store, key).catch(() => [])) {
     if (line.type === 'init') {
       init = line;
       key_ = undefined;
@@ -67,10 +57,4 @@ async function newestKeyframe(store: AppendableStore, key: string, init: { start
   } catch {
     return from; // not what the index said it is: start where the index points
   }
-}
-
-async function readRange(store: AppendableStore, key: string, start: number, end: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of await store.read(key, { start, end: end - 1 })) parts.push(chunk as Buffer);
-  return Buffer.concat(parts);
 }

@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppendcastError, ErrorCode } from '../errors.js';
+import { writeDrained } from './store-io.js';
 
 /**
  * A clip as a progressive MP4 (`moov` first, `-movflags +faststart`, for players and editors that
@@ -28,15 +29,7 @@ export async function toProgressiveMp4(
   });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   try {
-    await produce((b) => {
-      if (child.stdin.destroyed) return Promise.resolve(false);
-      if (child.stdin.write(b)) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const done = (): void => { child.stdin.off('drain', done); child.stdin.off('close', done); resolve(!child.stdin.destroyed); };
-        child.stdin.once('drain', done);
-        child.stdin.once('close', done);
-      });
-    });
+    await produce((b) => writeDrained(child.stdin, b));
     child.stdin.end();
     const r = await exited;
     if (r.code !== 0) throw new AppendcastError(ErrorCode.FfmpegFailed, `ffmpeg could not make a progressive MP4 (exit ${r.code}${r.error ? `, ${r.error.message}` : ''}): ${stderr.trim().slice(-500)}`);

@@ -1,6 +1,7 @@
 import { indexKeyFor, type IndexLine } from '../appender/index-writer.js';
 import type { AppendableStore, ListEntry } from '../store/types.js';
 import { listPrefix } from './object-finder.js';
+import { readRange } from './store-io.js';
 
 /** One object of a stream, as the recordings API and `appendcast ls` show it. */
 export interface Recording {
@@ -90,13 +91,13 @@ async function indexTimes(store: AppendableStore, key: string): Promise<{ first:
     const idx = indexKeyFor(key);
     const head = await store.head(idx);
     if (!head || head.size === 0) return null;
-    const firstText = await readText(store, idx, 0, Math.min(head.size, EDGE_BYTES));
+    const firstText = (await readRange(store, idx, 0, Math.min(head.size, EDGE_BYTES))).toString('utf8');
     const firstLines = firstText.split('\n').slice(0, 2).map(parseLine);
     const first = firstLines[0];
     // A line's `w` is its entry's arrival: a fragment arrives complete, so its media began `d` earlier.
     const frag = firstLines[1];
     if (first && frag && Number.isFinite(frag.w) && frag.d !== undefined) first.w = Math.min(first.w, Math.round(frag.w - frag.d * 1000));
-    const lastText = head.size <= EDGE_BYTES ? firstText : await readText(store, idx, head.size - EDGE_BYTES, head.size);
+    const lastText = head.size <= EDGE_BYTES ? firstText : (await readRange(store, idx, head.size - EDGE_BYTES, head.size)).toString('utf8');
     const lines = lastText.split('\n').filter((l) => l.length > 0);
     const last = parseLine(lines.at(-1) ?? '');
     if (!first || !Number.isFinite(first.w)) return null;
@@ -114,10 +115,4 @@ function parseLine(text: string): IndexLine | undefined {
   } catch {
     return undefined; // cut short (read from the middle), or not written yet
   }
-}
-
-async function readText(store: AppendableStore, key: string, start: number, end: number): Promise<string> {
-  let text = '';
-  for await (const chunk of await store.read(key, { start, end: end - 1 })) text += (chunk as Buffer).toString('utf8');
-  return text;
 }

@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppendableStore } from '../store/types.js';
 import { liveStart } from './live-start.js';
+import { writeDrained } from './store-io.js';
 
 export interface TailOptions {
   store: AppendableStore;
@@ -60,13 +61,7 @@ async function copy(o: TailOptions, from: number, to: number, isClosed: () => bo
     if (isClosed()) break;
     const b = chunk as Buffer;
     n += b.length;
-    if (!o.out.write(b)) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => { o.out.off('drain', done); o.out.off('close', done); resolve(); };
-        o.out.once('drain', done);
-        o.out.once('close', done);
-      });
-    }
+    await writeDrained(o.out, b);
   }
   return n;
 }
