@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
-import { loadConfigFile, resolvePaths } from '../config/index.js';
-import { createStore } from '../store/create-store.js';
+import { withConfiguredStore } from './command-store.js';
 import { ConvertError, convertToAppendable } from './convert.js';
 
 export const CONVERT_USAGE = `appendcast convert <key> [<new-key>] --config <file> [--chunk-mib N]
@@ -28,22 +27,20 @@ export async function convertMain(argv: string[]): Promise<number> {
     process.stderr.write(CONVERT_USAGE);
     return 2;
   }
-  const config = resolvePaths(await loadConfigFile(values.config));
-  const store = createStore(config.storage);
-  try {
+  return withConfiguredStore(values.config, async (store) => {
     const [key, newKey] = positionals as [string, string | undefined];
-    const r = await convertToAppendable(store, key, newKey, Math.round(chunkMib * 1024 * 1024));
-    process.stderr.write(r.appends === 0
-      ? `appendcast convert: "${key}" is appendable already\n`
-      : `appendcast convert: "${r.key}" is appendable: ${r.bytes} bytes in ${r.appends} appends, CRC-64 ${r.crc64}\n`);
-    return 0;
-  } catch (err) {
-    if (err instanceof ConvertError) {
-      process.stderr.write(`appendcast convert: ${err.message}\n`);
-      return 1;
+    try {
+      const r = await convertToAppendable(store, key, newKey, Math.round(chunkMib * 1024 * 1024));
+      process.stderr.write(r.appends === 0
+        ? `appendcast convert: "${key}" is appendable already\n`
+        : `appendcast convert: "${r.key}" is appendable: ${r.bytes} bytes in ${r.appends} appends, CRC-64 ${r.crc64}\n`);
+      return 0;
+    } catch (err) {
+      if (err instanceof ConvertError) {
+        process.stderr.write(`appendcast convert: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
     }
-    throw err;
-  } finally {
-    await store.close();
-  }
+  });
 }

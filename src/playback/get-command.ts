@@ -1,7 +1,6 @@
 import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { loadConfigFile, resolvePaths } from '../config/index.js';
-import { createStore } from '../store/create-store.js';
+import { configuredStream, withConfiguredStore } from './command-store.js';
 import { clipBytes, planClip, streamClip } from './clip.js';
 
 export const GET_USAGE = `appendcast get <stream> --config <file> --start ISO --duration S -o <file>
@@ -32,28 +31,23 @@ export async function getMain(argv: string[]): Promise<number> {
     process.stderr.write(GET_USAGE);
     return 2;
   }
-  const config = resolvePaths(await loadConfigFile(values.config));
-  const stream = config.streams.find((s) => s.id === positionals[0]);
-  if (!stream) {
-    process.stderr.write(`appendcast get: no stream "${positionals[0]}" in ${values.config}\n`);
-    return 2;
-  }
-  const store = createStore(config.storage);
-  try {
+  const output = values.output;
+  const configFile = values.config;
+  return withConfiguredStore(configFile, async (store, config) => {
+    const stream = configuredStream(config, positionals[0]!, 'get', configFile);
+    if (!stream) return 2;
     const plan = await planClip(store, { stream: stream.id, keyTemplate: stream.keyTemplate, start: new Date(start), durationMs: duration * 1000 });
     if (!plan) {
       process.stderr.write(`appendcast get: nothing of "${stream.id}" recorded from ${new Date(start).toISOString()} for ${duration} s\n`);
       return 1;
     }
-    const fh = await open(values.output, 'w');
+    const fh = await open(output, 'w');
     try {
       await streamClip(store, plan, async (b) => { await fh.write(b); return true; });
     } finally {
       await fh.close();
     }
-    process.stderr.write(`appendcast get: ${values.output}: ${clipBytes(plan)} bytes, ${plan.seconds.toFixed(3)} s from ${new Date(plan.wallStart).toISOString()}${plan.truncated ? ` (ends early: ${plan.truncated})` : ''}\n`);
+    process.stderr.write(`appendcast get: ${output}: ${clipBytes(plan)} bytes, ${plan.seconds.toFixed(3)} s from ${new Date(plan.wallStart).toISOString()}${plan.truncated ? ` (ends early: ${plan.truncated})` : ''}\n`);
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 }

@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
-import { loadConfigFile, resolvePaths } from '../config/index.js';
-import { createStore } from '../store/create-store.js';
+import { configuredStream, withConfiguredStore } from './command-store.js';
 import { listRecordings, type Recording } from './recordings.js';
 
 export const LS_USAGE = `appendcast ls <stream> --config <file> [--start ISO] [--end ISO] [--json]
@@ -48,18 +47,12 @@ export async function lsMain(argv: string[]): Promise<number> {
     if (start !== 'bad' && end !== 'bad') process.stderr.write(LS_USAGE);
     return 2;
   }
-  const config = resolvePaths(await loadConfigFile(values.config));
-  const stream = config.streams.find((s) => s.id === positionals[0]);
-  if (!stream) {
-    process.stderr.write(`appendcast ls: no stream "${positionals[0]}" in ${values.config}\n`);
-    return 2;
-  }
-  const store = createStore(config.storage);
-  try {
+  const configFile = values.config;
+  return withConfiguredStore(configFile, async (store, config) => {
+    const stream = configuredStream(config, positionals[0]!, 'ls', configFile);
+    if (!stream) return 2;
     const rs = await listRecordings(store, { stream: stream.id, keyTemplate: stream.keyTemplate, ...(start ? { start } : {}), ...(end ? { end } : {}) });
     process.stdout.write(values.json ? `${JSON.stringify(rs, null, 2)}\n` : formatRecordings(rs));
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 }

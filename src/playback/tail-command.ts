@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
-import { loadConfigFile, resolvePaths } from '../config/index.js';
-import { createStore } from '../store/create-store.js';
+import { configuredStream, withConfiguredStore } from './command-store.js';
 import { latestObjectOf } from './object-finder.js';
 import { tailObject } from './tail.js';
 
@@ -35,16 +34,12 @@ export async function tailMain(argv: string[]): Promise<number> {
     process.stderr.write(TAIL_USAGE);
     return 2;
   }
-  const config = resolvePaths(await loadConfigFile(values.config));
-  const store = createStore(config.storage);
-  try {
+  const configFile = values.config;
+  return withConfiguredStore(configFile, async (store, config) => {
     let key = target;
     if (!target.includes('/')) {
-      const stream = config.streams.find((s) => s.id === target);
-      if (!stream) {
-        process.stderr.write(`appendcast tail: no stream "${target}" in ${values.config}\n`);
-        return 2;
-      }
+      const stream = configuredStream(config, target, 'tail', configFile);
+      if (!stream) return 2;
       const latest = await latestObjectOf(store, stream.id, stream.keyTemplate);
       if (!latest) {
         process.stderr.write(`appendcast tail: stream "${target}" has no object in the store yet\n`);
@@ -68,7 +63,5 @@ export async function tailMain(argv: string[]): Promise<number> {
       process.off('SIGTERM', stop);
     }
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 }
