@@ -3,14 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import type { FaultKind } from '../../src/serve-oss/faults.js';
 import { OssLocalServer } from '../../src/serve-oss/server.js';
 import { startCamera, type Camera } from '../helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
-import { decodeErrors } from '../helpers/media.js';
+import { decodeErrors, packetTimes } from '../helpers/media.js';
 import { waitFor } from '../helpers/wait.js';
 import { groupBySession, listStreamObjects, readObject, stitch } from '../helpers/objects.js';
 import { retainedSessions } from '../helpers/spool-journal.js';
@@ -22,12 +20,10 @@ const OUTAGE_MS = 6_000;
 const KILL_AT_S = 17;
 const FAULT_KINDS: FaultKind[] = ['drop-response', '503', '500-after-commit', 'delay', 'reset-mid-body'];
 
-const run = promisify(execFile);
 
 /** Media seconds of the video track: last DTS − first DTS + one frame (TS duration estimates are not packet times). */
 async function videoSpan(file: string): Promise<number> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', file], { maxBuffer: 64 << 20 });
-  const dts = stdout.split('\n').map((l) => Number.parseFloat(l)).filter((n) => Number.isFinite(n));
+  const dts = await packetTimes(file);
   return dts.at(-1)! - dts[0]! + 0.04;
 }
 

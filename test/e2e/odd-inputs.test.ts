@@ -3,23 +3,21 @@
  * over RTSP's 90 kHz clock, variable frame rate, no audio, and audio that starts late. Each gives one
  * object that decodes with 0 errors, with every frame and monotonic timestamps.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFlv } from '../../src/media/flv/flv-file.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
-import { decodeErrors, probe } from '../helpers/media.js';
+import { decodeErrors, packetTimes, probe } from '../helpers/media.js';
 import { waitFor } from '../helpers/net.js';
 import { listStreamObjects } from '../helpers/objects.js';
 import { remuxCorpus } from '../helpers/remux-corpus.js';
 import { RtmpTestPublisher } from '../helpers/rtmp-publisher.js';
 import { startRtspServer, type RtspTestServer } from '../helpers/rtsp-server.js';
 
-const run = promisify(execFile);
 const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
 
 /** An ffmpeg camera pushing RTMP with extra video filter/rate options; resolves with its exit. */
@@ -37,8 +35,7 @@ function camera(url: string, seconds: number, video: string[], audio: boolean): 
 
 interface Times { frames: number; dts: number[]; monotonic: boolean }
 async function videoTimes(file: string): Promise<Times> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', file], { maxBuffer: 16 << 20 });
-  const dts = stdout.trim().split('\n').map(Number);
+  const dts = await packetTimes(file);
   return { frames: dts.length, dts, monotonic: dts.every((d, i) => i === 0 || d > dts[i - 1]!) };
 }
 

@@ -15,7 +15,7 @@ import { readFlv } from '../../src/media/flv/flv-file.js';
 import type { FlvTag } from '../../src/media/types.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
-import { decodeErrors } from '../helpers/media.js';
+import { decodeErrors, packetTimes } from '../helpers/media.js';
 import { waitFor } from '../helpers/net.js';
 import { INDEX_SUFFIX, listStreamObjects, readObject } from '../helpers/objects.js';
 import { RtmpTestPublisher } from '../helpers/rtmp-publisher.js';
@@ -56,8 +56,7 @@ async function publish(port: number, stream: string, tags: FlvTag[], speed?: num
 
 interface VideoTimes { frames: number; first: number; last: number; monotonic: boolean }
 async function videoTimes(file: string): Promise<VideoTimes> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', file], { maxBuffer: 64 << 20 });
-  const dts = stdout.trim().split('\n').map(Number);
+  const dts = await packetTimes(file);
   return { frames: dts.length, first: dts[0]!, last: dts.at(-1)!, monotonic: dts.every((d, i) => i === 0 || d > dts[i - 1]!) };
 }
 

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
-import { decodeErrors, probe } from '../helpers/media.js';
+import { decodeErrors, packetTimes, probe } from '../helpers/media.js';
 import { waitFor } from '../helpers/net.js';
 import { INDEX_SUFFIX, listStreamObjects, readObject } from '../helpers/objects.js';
 import { startRtspServer, type RtspTestServer } from '../helpers/rtsp-server.js';
@@ -30,9 +30,7 @@ interface ApiStream {
 }
 
 async function dtsMonotonic(file: string): Promise<boolean> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', file], { maxBuffer: 64 << 20 });
-  // MPEG-TS lines end with a comma and come with blank lines between.
-  const dts = stdout.split('\n').map((l) => Number.parseFloat(l)).filter((n) => Number.isFinite(n));
+  const dts = await packetTimes(file);
   return dts.every((d, i) => i === 0 || d > dts[i - 1]!);
 }
 
@@ -50,8 +48,7 @@ const MIN_FRAMES = 50; // ≥ 2 s at 25 fps in every object
 
 /** The largest step between consecutive video DTS (s): where a continued object's gap is. */
 async function largestDtsStep(file: string): Promise<number> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', file], { maxBuffer: 64 << 20 });
-  const dts = stdout.split('\n').map((l) => Number.parseFloat(l)).filter((n) => Number.isFinite(n));
+  const dts = await packetTimes(file);
   return dts.reduce((m, d, i) => (i === 0 ? m : Math.max(m, d - dts[i - 1]!)), 0);
 }
 

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { startCamera } from '../helpers/camera.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
-import { decodeErrors, probe } from '../helpers/media.js';
+import { decodeErrors, packetTimes, probe } from '../helpers/media.js';
 import { readObject } from '../helpers/objects.js';
 import { startServeOss, type ServeOssProcess } from '../helpers/serve-oss-process.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
@@ -35,12 +35,7 @@ function tail(configFile: string, args: string[], env: NodeJS.ProcessEnv): TailR
   return { done: new Promise((r) => proc.once('close', (code) => r({ code, stderr }))), out: () => Buffer.concat(chunks), pid: proc.pid };
 }
 
-async function videoDts(file: string): Promise<number[]> {
-  const { execFile } = await import('node:child_process');
-  const { promisify } = await import('node:util');
-  const { stdout } = await promisify(execFile)('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', file], { maxBuffer: 16 << 20 });
-  return stdout.split('\n').map((l) => Number.parseFloat(l)).filter((n) => Number.isFinite(n));
-}
+const videoDts = (file: string): Promise<number[]> => packetTimes(file);
 
 describe('appendcast tail follows a growing object', () => {
   const cleanup: Array<() => Promise<unknown>> = [];

@@ -29,3 +29,12 @@ export async function probe(file: string, countFrames = false): Promise<ProbeRes
   const j = JSON.parse(stdout) as { format: { duration: string; start_time: string }; streams: ProbeResult['streams'] };
   return { duration: Number(j.format.duration), startTime: Number(j.format.start_time), streams: j.streams };
 }
+
+/**
+ * Every packet's time of one stream, in file order (ffprobe): 'v' or 'a', DTS or PTS. MPEG-TS output
+ * ends lines with a comma and interleaves blank lines: only the numbers are kept.
+ */
+export async function packetTimes(file: string, stream: 'v' | 'a' = 'v', field: 'dts_time' | 'pts_time' = 'dts_time'): Promise<number[]> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', `${stream}:0`, '-show_entries', `packet=${field}`, '-of', 'csv=p=0', file], { maxBuffer: 64 << 20 });
+  return stdout.split('\n').map((l) => Number.parseFloat(l)).filter((n) => Number.isFinite(n));
+}

@@ -2,28 +2,20 @@
  * TimelineShift: a continued recording's fMP4 moved later on the media timeline (tfdt rewritten in
  * place), checked as media by ffprobe/ffmpeg, and the first-sample repair for ffmpeg's RTSP output.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fmp4Splitter } from '../../src/container/fmp4/splitter.js';
 import { shiftFragment, TimelineShift } from '../../src/container/fmp4/timeline-shift.js';
 import type { MediaFragment } from '../../src/container/types.js';
 import { writeFragment } from '../../src/remux/native/fragment-writer.js';
-import { decodeErrors } from '../helpers/media.js';
+import { decodeErrors, packetTimes } from '../helpers/media.js';
 import { flvPackets, remuxCorpus, remuxPackets } from '../helpers/remux-corpus.js';
 
-const run = promisify(execFile);
 let dir = '';
 beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'apc-shift-')); });
 afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
-
-async function packetTimes(file: string, stream: 'v' | 'a'): Promise<number[]> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', `${stream}:0`, '-show_entries', 'packet=dts_time', '-of', 'csv=p=0', file], { maxBuffer: 16 << 20 });
-  return stdout.trim().split('\n').map(Number);
-}
 
 describe('TimelineShift', () => {
   it('moves every track by the same seconds; the object still decodes; the splitter reads the new times', async () => {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mpeg2TsSplitter } from '../../src/container/ts/splitter.js';
 import { shiftPackets, TsTimelineShift } from '../../src/container/ts/ts-timeline-shift.js';
 import type { ContainerOutput, MediaFragment } from '../../src/container/types.js';
-import { decodeErrors } from '../helpers/media.js';
+import { decodeErrors, packetTimes } from '../helpers/media.js';
 
 const run = promisify(execFile);
 let dir = '';
@@ -28,11 +28,7 @@ async function tsSession(name: string, tone: number): Promise<Buffer> {
   return readFile(file);
 }
 
-async function times(file: string, stream: 'v' | 'a', field: 'dts_time' | 'pts_time'): Promise<number[]> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', `${stream}:0`, '-show_entries', `packet=${field}`, '-of', 'csv=p=0', file], { maxBuffer: 16 << 20 });
-  // MPEG-TS lines end with a comma (side data) and come with blank lines between.
-  return stdout.split('\n').map((l) => Number.parseFloat(l)).filter((n) => Number.isFinite(n));
-}
+const times = (file: string, stream: 'v' | 'a', field: 'dts_time' | 'pts_time'): Promise<number[]> => packetTimes(file, stream, field);
 
 /** All outputs of a whole stream (push, then flush for the last fragment). */
 function split(buf: Buffer): ContainerOutput[] {
