@@ -19,6 +19,7 @@ export type {
   RetryPolicy,
   RolloverPolicy,
   SpoolConfig,
+  HttpConfig,
   ListenConfig,
   LogLevel,
   OssStorageConfig,

@@ -191,6 +191,7 @@ export function redactConfig(config: Config): Config {
       if (stream.source.password !== undefined) stream.source.password = REDACTED;
     }
   }
+  if (copy.server.http.apiToken !== null) copy.server.http.apiToken = REDACTED;
   if (copy.storage.kind === 'oss') {
     if (copy.storage.accessKeySecret !== undefined) copy.storage.accessKeySecret = REDACTED;
     if (copy.storage.securityToken !== undefined) copy.storage.securityToken = REDACTED;

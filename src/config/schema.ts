@@ -27,6 +27,15 @@ export interface ListenConfig {
   port: number;
 }
 
+/** The HTTP listener: metrics, health, the API, HLS and the web page. */
+export interface HttpConfig extends ListenConfig {
+  /**
+   * Secret protecting /api, /live, /vod and / (bearer token, or a signed expiring URL made from it);
+   * null leaves them open. /metrics and /healthz stay open either way.
+   */
+  apiToken: string | null;
+}
+
 /** The RTMP listener: where, which application, and its limits against hostile or broken peers. */
 export interface RtmpConfig extends ListenConfig {
   /** The RTMP application cameras publish to: rtmp://host:port/<app>/<stream>?key=… */
@@ -162,7 +171,7 @@ export interface StreamConfig extends StreamDefaults {
 export interface Config {
   dataDir: string;
   log: { level: LogLevel };
-  server: { rtmp: RtmpConfig; http: ListenConfig };
+  server: { rtmp: RtmpConfig; http: HttpConfig };
   ffmpeg: { path: string | null; stallTimeoutSeconds: number };
   storage: StorageConfig;
   spool: SpoolConfig;
@@ -268,6 +277,14 @@ const rtmpLimitsSchema = z
     maxConnectionsPerAddress: l.maxConnectionsPerAddress,
     maxWriteBufferBytes: DEFAULT_RTMP_LIMITS.maxWriteBufferBytes,
   }));
+
+const httpSchema = listen(8080).extend({
+  apiToken: z
+    .string()
+    .min(16, 'the API token is at least 16 characters (use a random one, e.g. `openssl rand -hex 24`)')
+    .nullable()
+    .default(null),
+});
 
 const rtmpSchema = z.strictObject({
   host: z.string().min(1).default('0.0.0.0'),
@@ -439,7 +456,7 @@ export const ConfigSchema = z
   .strictObject({
     dataDir: z.string().min(1).default('./data'),
     log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
-    server: z.strictObject({ rtmp: rtmpSchema.prefault({}), http: listen(8080).prefault({}) }).prefault({}),
+    server: z.strictObject({ rtmp: rtmpSchema.prefault({}), http: httpSchema.prefault({}) }).prefault({}),
     ffmpeg: z
       .strictObject({
         path: nullableString().default(null),

@@ -54,7 +54,7 @@ describe('example config', () => {
             maxConnections: 1000, maxConnectionsPerAddress: 100, maxWriteBufferBytes: 1024 ** 2,
           },
         },
-        http: { host: '0.0.0.0', port: 8080 },
+        http: { host: '0.0.0.0', port: 8080, apiToken: null },
       },
       ffmpeg: { path: null, stallTimeoutSeconds: 20 },
       storage: { kind: 'fs', concurrency: 32, root: './data/objects', maxObjectBytes: 5368709120, fsync: 'always' },
