@@ -99,7 +99,7 @@ describe('defaults and merging', () => {
     const config = parseConfig('streams:\n  - id: a\n    key: k\n', 'min.yaml', {});
     expect(config.dataDir).toBe('./data');
     expect(config.log.level).toBe('info');
-    expect(config.server).toEqual({ rtmp: { host: '0.0.0.0', port: 1935, app: 'live', limits: DEFAULT_RTMP_LIMITS }, http: { host: '0.0.0.0', port: 8080 } });
+    expect(config.server).toEqual({ rtmp: { host: '0.0.0.0', port: 1935, app: 'live', limits: DEFAULT_RTMP_LIMITS }, http: { host: '0.0.0.0', port: 8080, apiToken: null } });
     expect(config.ffmpeg).toEqual({ path: null, stallTimeoutSeconds: 20 });
     expect(config.storage).toEqual({ kind: 'fs', concurrency: 32, root: join('./data', 'objects'), maxObjectBytes: 5 * 1024 ** 3, fsync: 'always' });
     expect(config.streams).toEqual([
