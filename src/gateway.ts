@@ -5,7 +5,7 @@ import { TsTimelineShift } from './container/ts/ts-timeline-shift.js';
 import type { Config, StreamConfig, StreamDefaults } from './config/index.js';
 import { HttpServer, sendJson } from './http/http-server.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
-import { RTSP_DOWN_REASONS, RtspSource, withCredentials, type RtspSessionInfo, type RtspSessionSink } from './ingest/rtsp/index.js';
+import { RtspSource, withCredentials, type RtspSessionInfo, type RtspSessionSink } from './ingest/rtsp/index.js';
 import type { PublishDecision, PublishInfo, PublishRequest } from './ingest/types.js';
 import { clipRoute } from './http/clip-route.js';
 import { recordingsRoute } from './http/recordings-route.js';
@@ -86,8 +86,16 @@ export class Gateway {
     this.config = config;
     this.log = log;
     this.streams = new Map(config.streams.map((s) => [s.id, s]));
-    this.metrics = new GatewayMetrics((stream) => this.spool.streamBytes(stream), () => [...this.streams.keys()],
-      () => ({ connections: this.ingest.connectionCount, heldBytes: this.ingest.heldBytes }));
+    this.metrics = new GatewayMetrics({
+      streams: () => [...this.streams.keys()],
+      spoolStreams: () => this.spool.streamNames(),
+      unackedBytes: (stream) => this.spool.streamBytes(stream),
+      oldestUnackedAt: (stream) => this.spool.oldestUnackedAt(stream),
+      spoolDir: config.spool.dir,
+      quota: { perStream: config.spool.quotaBytesPerStream, total: config.spool.quotaBytesTotal },
+      store: () => (this.store instanceof QueuedStore ? this.store.pending : { running: 0, waiting: 0 }),
+      rtmp: () => ({ connections: this.ingest.connectionCount, heldBytes: this.ingest.heldBytes }),
+    });
     this.spool = new Spool(config.spool, {
       logger: log,
       onDrop: (d) => {
@@ -127,15 +135,8 @@ export class Gateway {
         isGrowing: (key) => [...this.sessions.values()].some((v) => v.appender.objectKey === key),
       }))
       .route('/api/v1/clip', clipRoute({ store: this.store, keyTemplateOf: (id) => this.streams.get(id)?.keyTemplate, ffmpegPath: () => this.ffmpegPath }));
-    for (const s of config.streams) {
-      this.metrics.streamUp.set({ stream: s.id }, 0);
-      this.metrics.appenderHalted.set({ stream: s.id }, 0);
-      if (s.source) {
-        this.metrics.sourceUp.set({ stream: s.id }, 0);
-        // Every reason at 0 from the start: the first reconnect of a kind is then a visible increase.
-        for (const reason of RTSP_DOWN_REASONS) this.metrics.sourceReconnects.inc({ stream: s.id, reason }, 0);
-      }
-    }
+    // Every series at 0 from the start: the first event of a kind is then a visible increase.
+    for (const s of config.streams) this.metrics.initStream(s.id, { enabled: s.enabled, pulled: Boolean(s.source) });
   }
 
   /** One RTSP source per enabled pulled stream, each reconnecting on its own. */
@@ -345,14 +346,13 @@ export class Gateway {
     });
     appender.on('objectOpened', (info) => {
       view.objects.push(info.key);
-      m.objects.inc({ stream });
-      m.objectPosition.set({ stream }, 0);
+      m.objectOpened(stream);
     });
     appender.on('rollover', (reason) => m.rollovers.inc({ stream, reason }));
     appender.on('reconciled', (outcome) => m.reconciliations.inc({ stream, outcome }));
-    appender.on('appendError', ({ code }) => m.appendErrors.inc({ stream, code }));
+    appender.on('appendError', ({ code }) => m.appendFailed(stream, code));
     appender.on('halted', (halted) => m.appenderHalted.set({ stream }, halted ? 1 : 0));
-    appender.on('failed', ({ error }) => m.appendErrors.inc({ stream, code: error.code }));
+    appender.on('failed', ({ error }) => m.appendFailed(stream, error.code));
     appender.on('finished', () => {
       this.sessions.delete(spool.sessionId);
       const busy = [...this.sessions.values()].some((v) => v.stream === stream);
