@@ -103,7 +103,7 @@ export class GatewayMetrics {
       streamGauge('appendcast_spool_quota_bytes', 'spool.quotaBytesPerStream: unacknowledged bytes of one stream past which its oldest fragments are dropped', () => q.perStream);
       gauge('appendcast_spool_quota_all_streams_bytes', 'spool.quotaBytesTotal: unacknowledged bytes of all streams past which the biggest stream\'s oldest fragments are dropped', function () { this.set(q.total); });
     }
-    const disk = src.spoolDir === undefined ? undefined : new SpoolDiskUsage(src.spoolDir);
+    const disk = src.spoolDir === undefined ? undefined : new SpoolDiskUsage(src.spoolDir, 1_000);
     new Gauge({
       name: 'appendcast_spool_bytes', labelNames: ['stream'], registers: [this.registry],
       help: 'Bytes the stream\'s spool directory occupies on disk: journals (frame overhead included), cursors, init copies, and anything retained (spool.retainAcked)',
