@@ -62,13 +62,12 @@ function allowedOrigin(origins: CorsOrigins, origin: string | undefined): string
 export function corsHeaders(origins: CorsOrigins, req: IncomingMessage): Record<string, string> {
   const method = req.method ?? '';
   if (!(CORS_ALLOWED_METHODS as readonly string[]).includes(method)) return {};
+  // The answer depends on Origin unless every origin is allowed: caches must key on it.
+  const h: Record<string, string> = origins.includes('*') ? {} : { vary: 'Origin' };
   const allow = allowedOrigin(origins, req.headers.origin);
-  if (allow === undefined) return {};
-  const h: Record<string, string> = {
-    'access-control-allow-origin': allow,
-    'access-control-expose-headers': CORS_EXPOSE_HEADERS.join(', '),
-  };
-  if (allow !== '*') h['vary'] = 'Origin';
+  if (allow === undefined) return h;
+  h['access-control-allow-origin'] = allow;
+  h['access-control-expose-headers'] = CORS_EXPOSE_HEADERS.join(', ');
   return h;
 }
 

@@ -297,6 +297,7 @@ describe('presigned GET URLs against serve-oss', () => {
       const r = await get(url, { origin: GATEWAY_ORIGIN, range: 'bytes=0-99' });
       expect(r.status).toBe(206);
       expect(r.headers['access-control-allow-origin']).toBe(GATEWAY_ORIGIN);
+      expect(r.headers['vary']).toBe('Origin');
       const exposed = String(r.headers['access-control-expose-headers']).split(', ');
       expect(exposed).toEqual(expect.arrayContaining(['content-range', 'content-length', 'etag', 'x-oss-next-append-position']));
       const expired = await store.presignGet(KEY, { expiresInSeconds: 60, now: new Date(Date.now() - 10 * 60_000) });
@@ -306,6 +307,7 @@ describe('presigned GET URLs against serve-oss', () => {
       const stranger = await get(url, { origin: 'http://evil.example' });
       expect(stranger.status).toBe(200);
       expect(stranger.headers['access-control-allow-origin']).toBeUndefined();
+      expect(stranger.headers['vary']).toBe('Origin'); // a cache must not serve this answer to the allowed origin
     });
 
     it('without the option: no CORS headers, and preflights are refused', async () => {

@@ -261,6 +261,7 @@ function verifyPresigned(req: ReceivedRequest, headers: Readonly<Record<string, 
   const expiresAt = new Date(Number(expiresRaw) * 1000);
   if (opts.now.getTime() > expiresAt.getTime()) return expired(expiresAt, accessKeyId);
   // OSSAccessKeyId, Expires and Signature are no sub-resources, so canonicalResourceV1 leaves them out.
+  // A security-token is signed (it is one) but not checked against an STS session: we have none.
   const stringToSign = stringToSignV1(req.method, req.bucket, req.key, query, headers, expiresRaw);
   if (!constantTimeEqual(signatureV1(cred.secret, stringToSign), signature)) {
     return fail('SignatureDoesNotMatch', MISMATCH, { stringToSign, accessKeyId, signatureProvided: signature });
