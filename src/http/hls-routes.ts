@@ -14,11 +14,6 @@ const MAX_VOD_SECONDS = 24 * 3600;
 const URL_TTL_SECONDS = { live: 600, vod: 6 * 3600 } as const;
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 
-/** An OSS store makes presigned GET URLs, so media bytes go from OSS straight to the player. */
-interface Presigner {
-  presignGet?: (key: string, opts: { expiresInSeconds: number }) => Promise<string> | string;
-}
-
 export interface HlsRouteDeps {
   store: AppendableStore;
   access: AccessControl;
@@ -93,7 +88,8 @@ async function sendPlaylist(req: IncomingMessage, res: ServerResponse, deps: Hls
 }
 
 async function objectUri(deps: HlsRouteDeps, key: string, expiresAt: number): Promise<string> {
-  const presign = (deps.store as Presigner).presignGet;
-  if (presign) return presign.call(deps.store, key, { expiresInSeconds: Math.max(1, Math.floor((expiresAt - Date.now()) / 1000)) });
+  // An OSS store presigns: the media bytes go from OSS straight to the player.
+  const presigned = await deps.store.presignGet?.(key, { expiresInSeconds: Math.max(1, Math.floor((expiresAt - Date.now()) / 1000)) });
+  if (presigned !== undefined) return presigned;
   return deps.access.enabled ? deps.access.sign(mediaPath(key), expiresAt) : mediaPath(key);
 }
