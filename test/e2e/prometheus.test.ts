@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { startCamera, type Camera } from '../helpers/camera.js';
 import { metricValue, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { freePort } from '../helpers/net.js';
+import { promtoolComplaints } from '../helpers/promtool.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 const CONFIG = new URL('../../config/', import.meta.url).pathname;
@@ -57,14 +58,6 @@ async function stopProcess(proc: ChildProcess | undefined): Promise<void> {
   await withTimeout(exited, 10_000, 'process to stop').catch(async () => {
     proc.kill('SIGKILL');
     await exited;
-  });
-}
-
-/** `promtool check metrics` on an exposition: its complaints (empty when clean). */
-function promtoolComplaints(text: string): Promise<string> {
-  return new Promise((resolve) => {
-    const child = execFile('promtool', ['check', 'metrics'], (_err, stdout, stderr) => resolve(stdout + stderr));
-    child.stdin!.end(text);
   });
 }
 

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import type { Spool } from '../../src/spool/spool.js';
 import { createLogger } from '../../src/util/logger.js';
 import { spoolOptions, startSpool } from '../helpers/appender-fixture.js';
 import { metricValue } from '../helpers/gateway-process.js';
+import { promtoolComplaints } from '../helpers/promtool.js';
 import { waitFor } from '../helpers/wait.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -25,19 +25,6 @@ async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'apc-metrics-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** `promtool check metrics` on an exposition: its complaints (empty when clean). */
-async function promtoolComplaints(text: string): Promise<string> {
-  const child = execFile('promtool', ['check', 'metrics']);
-  const out = new Promise<string>((resolve) => {
-    let s = '';
-    child.stdout!.on('data', (d: Buffer) => { s += String(d); });
-    child.stderr!.on('data', (d: Buffer) => { s += String(d); });
-    child.on('close', () => resolve(s));
-  });
-  child.stdin!.end(text);
-  return out;
 }
 
 function gatewayConfig(dir: string): string {
