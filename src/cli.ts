@@ -119,7 +119,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     // Typed errors (bad config, no ffmpeg, port in use) carry a message meant for the operator.
-    if (err instanceof AppendcastError) process.stderr.write(`appendcast: ${err.message}\n`);
+    if (err instanceof AppendcastError) process.stderr.write(`appendcast: ${err.message} (${err.code})\n`);
     else if (err instanceof Error && 'code' in err && err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') process.stderr.write(`appendcast: ${err.message}\n\n${USAGE}`);
     else process.stderr.write(`appendcast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = err instanceof AppendcastError ? 1 : 70;
