@@ -126,7 +126,7 @@ export class Gateway {
       // Only configured stream ids become label values: an intruder cannot blow up cardinality.
       const label = this.streams.has(r.stream) ? r.stream : '_unknown';
       this.metrics.rejectedPublishes.inc({ stream: label, reason: r.reason });
-      log.warn({ stream: r.stream.slice(0, 64), app: r.app.slice(0, 64), remote: r.remote, reason: r.reason }, 'publish refused');
+      log.warn({ stream: r.stream.slice(0, 64), rtmpApp: r.app.slice(0, 64), remote: r.remote, reason: r.reason }, 'publish refused');
     });
     this.ingest.on('protocolError', (e) => this.metrics.rtmpProtocolErrors.inc({ reason: e.reason }));
     this.ingest.on('connectionRefused', (e) => this.metrics.rtmpProtocolErrors.inc({ reason: e.reason }));
