@@ -62,7 +62,8 @@ async function runOnTerminal(dir: string, extraArgs: string[], env: Record<strin
   const config = join(dir, 'appendcast.yaml');
   await writeFile(config, yaml(dir, 'change-me'));
   const cmd = [process.execPath, '--import', TSX, join(ROOT, 'src/cli.ts'), 'run', '--config', config, ...extraArgs].map((a) => `'${a}'`).join(' ');
-  const proc = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  // `exec`: the gateway is script's child itself, whichever shell runs the command.
+  const proc = spawn('script', ['-qfec', `exec ${cmd}`, '/dev/null'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHELL: '/bin/sh', ...env } });
   let out = '';
   proc.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; });
   proc.stderr.setEncoding('utf8').on('data', (s: string) => { out += s; });
