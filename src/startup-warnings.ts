@@ -7,8 +7,11 @@ import type { Config } from './config/index.js';
  */
 export const EXAMPLE_STREAM_KEYS: readonly string[] = ['change-me'];
 
-/** Addresses that listen on every interface. */
-const ANY_ADDRESS = new Set(['0.0.0.0', '::', '[::]', '::0', '0:0:0:0:0:0:0:0']);
+/** Loopback: only this machine reaches it (127.0.0.0/8, ::1, localhost). */
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || /^::ffff:127(\.\d{1,3}){3}$/.test(h);
+}
 
 export interface StartupWarning {
   msg: string;
@@ -29,9 +32,10 @@ export function startupWarnings(config: Config): StartupWarning[] {
     });
   }
   const { host, port, apiToken } = config.server.http;
-  if (ANY_ADDRESS.has(host) && apiToken === null) {
+  // Every address (0.0.0.0, ::) or a reachable one: anybody on that network reads the API.
+  if (!isLoopback(host) && apiToken === null) {
     out.push({
-      msg: 'the HTTP API listens on every address without server.http.apiToken: set one, bind it to 127.0.0.1, or put it behind a proxy',
+      msg: 'the HTTP API listens beyond loopback without server.http.apiToken: set one, bind it to 127.0.0.1, or put it behind a proxy',
       fields: { host, port },
     });
   }

@@ -18,7 +18,7 @@ streams: [{ id: cam1, key: ${key} }, { id: door, source: { rtsp: "rtsp://cam.exa
 describe('startup warnings', () => {
   it('the example config as it is: its stream key and an open API on 0.0.0.0 are both flagged', () => {
     const w = startupWarnings(parseConfig(EXAMPLE, 'appendcast.example.yaml', {}));
-    expect(w.map((x) => x.msg)).toEqual([expect.stringMatching(/example config's default/), expect.stringMatching(/without server\.http\.apiToken/)]);
+    expect(w.map((x) => x.msg)).toEqual([expect.stringMatching(/example config's default/), expect.stringMatching(/beyond loopback without server\.http\.apiToken/)]);
     expect(w[0]!.fields).toEqual({ streams: ['cam1'] });
     // Names the streams, never the key itself.
     expect(JSON.stringify(w)).not.toContain('change-me');
@@ -36,12 +36,12 @@ describe('startup warnings', () => {
     expect(warningsFor(fixed, { CAM1_KEY: 'a-real-secret-key' })).toEqual([]);
   });
 
-  it('API on every address: warned without a token (0.0.0.0 and ::), not with one, not on a single address', () => {
-    expect(warningsFor(config('{ host: 0.0.0.0 }'))).toEqual([expect.stringMatching(/HTTP API listens on every address/)]);
-    expect(warningsFor(config('{ host: "::" }'))).toEqual([expect.stringMatching(/HTTP API listens on every address/)]);
+  it('API beyond loopback: warned without a token (0.0.0.0, ::, a LAN address), not with one, not on loopback', () => {
+    for (const host of ['0.0.0.0', '"::"', '10.1.2.3', '"[::]"']) {
+      expect(warningsFor(config(`{ host: ${host} }`)), host).toEqual([expect.stringMatching(/HTTP API listens beyond loopback/)]);
+    }
     expect(warningsFor(config(`{ host: 0.0.0.0, apiToken: ${TOKEN} }`))).toEqual([]);
-    expect(warningsFor(config('{ host: 127.0.0.1 }'))).toEqual([]);
-    expect(warningsFor(config('{ host: 10.1.2.3 }'))).toEqual([]);
+    for (const host of ['127.0.0.1', '127.8.9.10', 'localhost', '"::1"', '"[::1]"']) expect(warningsFor(config(`{ host: ${host} }`)), host).toEqual([]);
   });
 
   it('an example key on a disabled stream is not flagged (nobody can publish to it)', () => {
