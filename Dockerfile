@@ -38,7 +38,9 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+# What the package ships besides dist (package.json "files"): the configs, the web page.
 COPY config ./config
+COPY web ./web
 # The spool (gateway) and the objects (serve-oss) live in volumes mounted here; created owned by
 # the unprivileged user so that fresh named volumes inherit it.
 RUN mkdir -p /var/lib/appendcast /var/lib/serve-oss \

@@ -135,7 +135,10 @@ describe('docker-compose.yml', () => {
     expect(steps.filter((s) => s.stage === 'build' && s.op === 'RUN').map((s) => s.args)).toEqual([expect.stringMatching(/^npm ci\b/), 'npm run build']);
     expect(steps.some((s) => s.stage === 'deps' && s.op === 'RUN' && /npm ci --omit=dev\b/.test(s.args))).toBe(true);
     expect(runtime.some((s) => s.op === 'RUN' && /apt-get install -y --no-install-recommends ffmpeg\b/.test(s.args))).toBe(true);
-    expect(runtime.map((s) => s.args)).toEqual(expect.arrayContaining(['--from=deps /app/node_modules ./node_modules', '--from=build /app/dist ./dist', 'config ./config']));
+    expect(runtime.map((s) => s.args)).toEqual(expect.arrayContaining(['--from=deps /app/node_modules ./node_modules', '--from=build /app/dist ./dist', 'package.json ./']));
+    // Everything the package ships (package.json "files": dist, config, the web page…) is in the image.
+    const shipped = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] }).files;
+    for (const f of shipped) expect(runtime.map((s) => s.args), f).toContain(f === 'dist' ? '--from=build /app/dist ./dist' : `${f} ./${f}`);
     expect(runtime.find((s) => s.op === 'USER')?.args).toBe('node');
     expect(runtime.find((s) => s.op === 'WORKDIR')?.args).toBe('/app');
     const entrypoint = JSON.parse(runtime.find((s) => s.op === 'ENTRYPOINT')!.args) as string[];
