@@ -9,12 +9,15 @@ import { convertMain } from './playback/convert-command.js';
 import { getMain } from './playback/get-command.js';
 import { lsMain } from './playback/ls-command.js';
 import { tailMain } from './playback/tail-command.js';
-import { createLogger } from './util/logger.js';
+import { createLogger, LOG_FORMAT_ENV, parseLogFormat, type LogFormat } from './util/logger.js';
+import { startupWarnings } from './startup-warnings.js';
 
 const USAGE = `appendcast — live video ingest into appendable objects
 
 Usage:
-  appendcast run --config <file>     start the gateway
+  appendcast run --config <file> [--log-format auto|json|pretty]
+                                     start the gateway; logs are pretty on a terminal, JSON
+                                     otherwise (auto; also $APPENDCAST_LOG_FORMAT)
   appendcast validate <file>         check a config file; exit 0 when good
   appendcast tail <stream|key> --config <file> [--from-start] [--idle-seconds N]
                                      follow a growing object to stdout (| ffplay -)
@@ -45,14 +48,15 @@ async function validate(file: string | undefined): Promise<number> {
   return 0;
 }
 
-async function run(file: string | undefined): Promise<number> {
+async function run(file: string | undefined, logFormat: LogFormat): Promise<number> {
   if (!file) {
     process.stderr.write('appendcast run: --config <file> is required\n');
     return 2;
   }
   const config = resolvePaths(await loadConfigFile(file));
-  const log = createLogger(config.log.level);
+  const log = createLogger(config.log.level, 1, logFormat);
   log.info({ version: version(), config: redactConfig(config), file }, 'config loaded');
+  for (const w of startupWarnings(config)) log.warn(w.fields, w.msg);
   const gateway = new Gateway(config, log);
   await gateway.start();
   return new Promise<number>((resolve) => {
@@ -91,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
+      'log-format': { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -104,7 +109,9 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (cmd) {
     case 'run':
-      return run(values.config ?? rest[0]);
+      return run(values.config ?? rest[0], values['log-format'] !== undefined
+        ? parseLogFormat(values['log-format'])
+        : parseLogFormat(process.env[LOG_FORMAT_ENV], LOG_FORMAT_ENV));
     case 'validate':
       return validate(rest[0] ?? values.config);
     default:
@@ -119,7 +126,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     // Typed errors (bad config, no ffmpeg, port in use) carry a message meant for the operator.
-    if (err instanceof AppendcastError) process.stderr.write(`appendcast: ${err.message}\n`);
+    if (err instanceof AppendcastError) process.stderr.write(`appendcast: ${err.message} (${err.code})\n`);
     else if (err instanceof Error && 'code' in err && err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') process.stderr.write(`appendcast: ${err.message}\n\n${USAGE}`);
     else process.stderr.write(`appendcast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = err instanceof AppendcastError ? 1 : 70;

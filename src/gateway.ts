@@ -19,7 +19,9 @@ import { GatewayMetrics } from './metrics/metrics.js';
 import { locateFfmpeg } from './remux/ffmpeg-path.js';
 import { AppendcastError, ErrorCode } from './errors.js';
 import type { SessionSpool } from './spool/session-spool.js';
+import { dropLogMessage } from './spool/drop-ledger.js';
 import { Spool } from './spool/spool.js';
+import type { JournalIo } from './spool/types.js';
 import { createStore } from './store/create-store.js';
 import { QueuedStore } from './store/queued-store.js';
 import type { AppendableStore } from './store/types.js';
@@ -91,7 +93,8 @@ export class Gateway {
   private starting: Promise<GatewayAddresses> | undefined;
   private closing: Promise<void> | undefined;
 
-  constructor(config: Config, log: Logger) {
+  /** `spoolIo`: how journal segments are opened (tests inject disk faults). */
+  constructor(config: Config, log: Logger, hooks: { spoolIo?: JournalIo } = {}) {
     this.config = config;
     this.log = log;
     this.streams = new Map(config.streams.map((s) => [s.id, s]));
@@ -107,9 +110,10 @@ export class Gateway {
     });
     this.spool = new Spool(config.spool, {
       logger: log,
+      ...(hooks.spoolIo ? { io: hooks.spoolIo } : {}),
       onDrop: (d) => {
         this.metrics.lostBytes.inc({ stream: this.streams.has(d.stream) ? d.stream : '_unknown', reason: d.reason }, d.bytes);
-        this.log.warn({ ...d }, 'spool quota: dropped the oldest unacknowledged fragments');
+        this.log.warn({ ...d }, dropLogMessage(d.reason));
       },
     });
     // Every stream's appends share one bounded queue to the store.
@@ -126,7 +130,7 @@ export class Gateway {
       // Only configured stream ids become label values: an intruder cannot blow up cardinality.
       const label = this.streams.has(r.stream) ? r.stream : '_unknown';
       this.metrics.rejectedPublishes.inc({ stream: label, reason: r.reason });
-      log.warn({ stream: r.stream.slice(0, 64), app: r.app.slice(0, 64), remote: r.remote, reason: r.reason }, 'publish refused');
+      log.warn({ stream: r.stream.slice(0, 64), rtmpApp: r.app.slice(0, 64), remote: r.remote, reason: r.reason }, 'publish refused');
     });
     this.ingest.on('protocolError', (e) => this.metrics.rtmpProtocolErrors.inc({ reason: e.reason }));
     this.ingest.on('connectionRefused', (e) => this.metrics.rtmpProtocolErrors.inc({ reason: e.reason }));

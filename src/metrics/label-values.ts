@@ -23,7 +23,7 @@ export const RECONCILE_OUTCOMES = keysOf<ReconcileOutcome>({ landed: true, absen
 
 /** The spool's reasons, and the remuxer output cut short at its end (session-recorder). */
 export const DROP_REASONS = [...keysOf<DropReason>({
-  'quota-stream': true, 'quota-total': true, 'write-error': true, 'write-backlog': true, 'journal-corrupt': true,
+  'quota-stream': true, 'quota-total': true, 'disk-full': true, 'write-error': true, 'write-backlog': true, 'journal-corrupt': true,
 }), 'truncated-remux-output'] as const;
 
 /**

@@ -75,7 +75,9 @@ export class Remuxer extends EventEmitter<RemuxerEvents> {
     super();
     this.stopGraceMs = opts.stopGraceMs ?? 5000;
     this.args = remuxArgs(opts);
-    this.child = spawn(opts.ffmpegPath, this.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group: a terminal's Ctrl-C (SIGINT to the whole foreground group) must reach
+    // only the gateway, which then stops ffmpeg cleanly by closing stdin; SIGINT'd, ffmpeg exits 255.
+    this.child = spawn(opts.ffmpegPath, this.args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.exitPromise = new Promise((resolve) => {
       this.child.once('close', (code, signal) => {
         this.exited = { code, signal, clean: code === 0 };

@@ -1,3 +1,4 @@
+import { errnoCode } from './fs-util.js';
 import type { Logger } from '../util/logger.js';
 import type { EntryIndex } from './entry-index.js';
 import type { EntryRec } from './entry-record.js';
@@ -5,11 +6,42 @@ import type { AtomicJsonFile } from './fs-util.js';
 import type { DropReason, DroppedRange } from './types.js';
 
 /**
- * Why entries left the spool unacknowledged. The quota reasons are types.ts' DropReason; the others
- * are the disk's doing: a failed write or fsync (ENOSPC, EIO), a writer that fell further behind
- * than the memory budget, a journal frame that failed its CRC when read back or went missing.
+ * Why entries left the spool unacknowledged: the quotas (our policy), or the disk's doing: full
+ * (ENOSPC, EDQUOT), another failed write or fsync (EIO, …), a writer that fell further behind than
+ * the memory budget, a journal frame that failed its CRC when read back or went missing.
  */
-export type SpoolDropReason = DropReason | 'write-error' | 'write-backlog' | 'journal-corrupt';
+export type SpoolDropReason = DropReason;
+
+/** Errors of a full disk (or a filesystem quota): what `disk-full` drops are, as opposed to our own quotas. */
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+/** The drop reason of a failed journal write: `disk-full` for a full disk (its errno, or its cause's), else `write-error`. */
+export function writeFailureReason(err: unknown): 'disk-full' | 'write-error' {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && typeof e === 'object' && e !== null; depth++) {
+    const code = errnoCode(e);
+    if (code !== undefined && DISK_FULL_CODES.has(code)) return 'disk-full';
+    e = (e as { cause?: unknown }).cause;
+  }
+  return 'write-error';
+}
+
+/** The operator's line for drops of a reason: a full disk is never called a quota. */
+export function dropLogMessage(reason: SpoolDropReason): string {
+  switch (reason) {
+    case 'quota-stream':
+    case 'quota-total':
+      return 'spool quota: dropped the oldest unacknowledged fragments';
+    case 'disk-full':
+      return 'spool disk full: dropped fragments that could not be written';
+    case 'write-error':
+      return 'spool write failed: dropped fragments that could not be written';
+    case 'write-backlog':
+      return 'spool disk too slow: dropped fragments past the memory budget';
+    case 'journal-corrupt':
+      return 'spool journal damaged: dropped fragments that failed their check';
+  }
+}
 export interface SpoolDroppedRange extends Omit<DroppedRange, 'reason'> {
   reason: SpoolDropReason;
 }

@@ -3,7 +3,7 @@ import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../util/logger.js';
 import { AckCursor } from './ack-cursor.js';
-import { DropLedger, dropRanges, oldestDroppable, type SpoolDropReason, type SpoolDroppedRange } from './drop-ledger.js';
+import { DropLedger, dropRanges, oldestDroppable, writeFailureReason, type SpoolDropReason, type SpoolDroppedRange } from './drop-ledger.js';
 import { EntryIndex, toEntry } from './entry-index.js';
 import type { EntryRec, Segment, StreamState } from './entry-record.js';
 import { SpoolBusyError, SpoolClosedError, SpoolRangeError, SpoolSealedError, SpoolWriteError } from './errors.js';
@@ -441,9 +441,10 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
   }
 
   private writeFailed(err: unknown, lost: readonly EntryRec[]): void {
-    this.log?.error({ err, code: errnoCode(err), lostEntries: lost.length }, 'spool journal write failed');
+    const reason = writeFailureReason(err);
+    this.log?.error({ err, code: errnoCode(err), lostEntries: lost.length, reason }, reason === 'disk-full' ? 'spool journal write failed: disk full' : 'spool journal write failed');
     if (this.listenerCount('error') > 0) this.emit('error', new SpoolWriteError(`${this.stream}/${this.sessionId}`, err));
-    this.drop(lost, 'write-error');
+    this.drop(lost, reason);
   }
 
   private notify(): void {

@@ -85,7 +85,7 @@ export interface SpoolOptions {
   retainAcked?: boolean;
 }
 
-export type DropReason = 'quota-stream' | 'quota-total' | 'write-error' | 'write-backlog' | 'journal-corrupt';
+export type DropReason = 'quota-stream' | 'quota-total' | 'disk-full' | 'write-error' | 'write-backlog' | 'journal-corrupt';
 
 export interface DroppedRange {
   stream: string;

@@ -65,19 +65,20 @@ export function boundPorts(stdout: string): Bound | undefined {
  * Runs the real CLI (`appendcast run`) from source in a child process, as an operator would. The
  * config's ports are 0 unless `ports` names them (a restart on the same ports): the gateway binds
  * what it gets and reports it in its `gateway started` line, which is read here (so the config must
- * log at info or below).
+ * log at info or below). `detached`: in its own process group (its pid is the group's id), so a test
+ * can signal the group as a terminal's Ctrl-C does (`process.kill(-pid, 'SIGINT')`).
  */
 export async function startGateway(
   dir: string,
   yamlBody: (ports: { rtmp: number; http: number }) => string,
   env: NodeJS.ProcessEnv = {},
   ports: { rtmp: number; http: number } = { rtmp: 0, http: 0 },
-  opts: { apiToken?: string } = {},
+  opts: { apiToken?: string; detached?: boolean } = {},
 ): Promise<GatewayProcess> {
   const configFile = join(dir, 'appendcast.yaml');
   await writeFile(configFile, yamlBody(ports));
   const proc = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), 'run', '--config', configFile], {
-    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: opts.detached ?? false,
   });
   let out = '';
   let stdout = ''; // until the started line has been read

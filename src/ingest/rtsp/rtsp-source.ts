@@ -363,7 +363,7 @@ export class RtspSource extends EventEmitter<RtspSourceEvents> {
 
   private runProbe(): void {
     const args = probeArgs({ url: this.o.url, transport: this.o.transport, timeoutMs: this.o.stallTimeoutMs });
-    const child = spawn(this.ffprobePath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.ffprobePath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.counts.probes++;
     const a = this.newAttempt('probe', child, undefined);
     this.log.debug({ pid: child.pid, args: this.redact(args.join(' ')) }, 'rtsp probe');
@@ -409,7 +409,8 @@ export class RtspSource extends EventEmitter<RtspSourceEvents> {
       url: this.o.url, transport: this.o.transport, timeoutMs: this.o.stallTimeoutMs, layout, audio: this.o.audio,
       fragmentDurationMs: this.o.fragmentDurationMs, format: this.o.format ?? 'fmp4',
     });
-    const child = spawn(this.o.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    // Own process group: a terminal's Ctrl-C goes to the gateway only, which stops ffmpeg itself.
+    const child = spawn(this.o.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
     this.counts.spawns++;
     const a = this.newAttempt('ffmpeg', child, layout);
     this.log.info({ pid: child.pid, args: this.redact(args.join(' ')) }, 'rtsp ffmpeg spawned');
