@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfigFile, redactConfig, resolvePaths } from './config/index.js';
+import { configJsonSchema, loadConfigFile, redactConfig, resolvePaths } from './config/index.js';
 import { AppendcastError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { serveOssMain } from './serve-oss/cli.js';
@@ -16,6 +16,7 @@ const USAGE = `appendcast — live video ingest into appendable objects
 Usage:
   appendcast run --config <file>     start the gateway
   appendcast validate <file>         check a config file; exit 0 when good
+  appendcast schema                  print the config's JSON Schema (config/appendcast.schema.json)
   appendcast tail <stream|key> --config <file> [--from-start] [--idle-seconds N]
                                      follow a growing object to stdout (| ffplay -)
   appendcast ls <stream> --config <file> [--start ISO] [--end ISO] [--json]
@@ -42,6 +43,12 @@ async function validate(file: string | undefined): Promise<number> {
   }
   const config = await loadConfigFile(file);
   process.stdout.write(`${file}: ok (${config.streams.length} stream${config.streams.length === 1 ? '' : 's'}, storage ${config.storage.kind})\n`);
+  return 0;
+}
+
+/** The JSON Schema editors validate the YAML with; `npm run schema` writes it to config/appendcast.schema.json. */
+function schema(): number {
+  process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
   return 0;
 }
 
@@ -107,6 +114,8 @@ async function main(argv: string[]): Promise<number> {
       return run(values.config ?? rest[0]);
     case 'validate':
       return validate(rest[0] ?? values.config);
+    case 'schema':
+      return schema();
     default:
       process.stderr.write(`appendcast: unknown command "${cmd}"\n\n${USAGE}`);
       return 2;

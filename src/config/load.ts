@@ -5,7 +5,8 @@ import type { Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from './errors.js';
 import type { ConfigIssue } from './errors.js';
-import { ConfigSchema } from './schema.js';
+import { ConfigSchema, configJsonSchema } from './schema.js';
+import { closestKey, knownKeysAt } from './suggest.js';
 import type { Config, DuplicateIdParams } from './schema.js';
 import { substituteDocument } from './substitute.js';
 import type { SubstitutionEnv } from './substitute.js';
@@ -80,6 +81,13 @@ function valueAt(data: unknown, path: Path): unknown {
   return value;
 }
 
+let cachedJsonSchema: Record<string, unknown> | undefined;
+/** Built on the first unknown key only: a good file never pays for it. */
+function jsonSchema(): Record<string, unknown> {
+  cachedJsonSchema ??= configJsonSchema();
+  return cachedJsonSchema;
+}
+
 function validationIssues(issues: readonly z.core.$ZodIssue[], data: unknown, locate: Locator): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of issues) {
@@ -87,7 +95,9 @@ function validationIssues(issues: readonly z.core.$ZodIssue[], data: unknown, lo
       for (const key of issue.keys) {
         const path = [...issue.path, key];
         const offset = locate.key(issue.path, key) ?? locate.node(issue.path).offset;
-        out.push({ path: formatPath(path), ...locate.at(offset), message: `unknown key "${key}"` });
+        const suggestion = closestKey(key, knownKeysAt(jsonSchema(), issue.path));
+        const hint = suggestion !== undefined ? ` (did you mean "${suggestion}"?)` : '';
+        out.push({ path: formatPath(path), ...locate.at(offset), message: `unknown key "${key}"${hint}` });
       }
       continue;
     }
