@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { configJsonSchema, loadConfigFile, redactConfig, resolvePaths } from './config/index.js';
+import { ConfigReloader } from './config/reloader.js';
 import { AppendcastError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { serveOssMain } from './serve-oss/cli.js';
@@ -62,6 +63,9 @@ async function run(file: string | undefined): Promise<number> {
   log.info({ version: version(), config: redactConfig(config), file }, 'config loaded');
   const gateway = new Gateway(config, log);
   await gateway.start();
+  // SIGHUP or a change of the file: the gateway takes what it can without a restart (README "Reload the config").
+  const reloader = new ConfigReloader({ file, logger: log, apply: (next) => gateway.applyConfig(next), results: gateway.metrics.configReloads });
+  reloader.start();
   return new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {
@@ -71,6 +75,7 @@ async function run(file: string | undefined): Promise<number> {
         process.exit(130);
       }
       log.info({ signal: sig }, 'shutting down: flushing remuxers and pending appends');
+      reloader.close();
       gateway.close().then(
         () => resolve(0),
         (err: unknown) => {
