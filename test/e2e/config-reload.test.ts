@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCamera } from '../helpers/camera.js';
 import { metricValue, startGateway, type ApiSession, type GatewayProcess } from '../helpers/gateway-process.js';
 import { decodeErrors, probe } from '../helpers/media.js';
+import { startRtspServer } from '../helpers/rtsp-server.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** The gateway's config: ports 0 (they are never changed here, except on purpose), an fs store under `dir`. */
@@ -155,5 +156,47 @@ describe('config reload: SIGHUP and file changes', () => {
     await checkRecording(await finished('fresh', before), 2);
     const m = await gw.metrics();
     expect([reloads(m, 'applied'), reloads(m, 'refused'), reloads(m, 'invalid')]).toEqual([1, 1, 1]);
+  });
+
+  it('a pulled stream added by a reload starts pulling; removed by the next, its recording is complete', async () => {
+    const server = await startRtspServer({ maxSeconds: 60 });
+    try {
+      const door = `  - { id: door, source: { rtsp: "${server.url('/h264aac')}", stallTimeoutSeconds: 3 } }\n`;
+      await saveAtomically(configYaml(dir, CHANGED + ADDED + door));
+      await waitFor('reload applied', async () => reloads(await gw.metrics(), 'applied') === 2, 10_000);
+      // Recording: its first object has grown past 2 s of media before the stream is removed.
+      const key = await waitFor('door: an object', async () => (await gw.streams()).find((x) => x.id === 'door')?.sessions.at(-1)?.currentObject, 20_000);
+      await waitFor('door: 2 s recorded', async () => {
+        try {
+          const p = await probe(join(dir, 'objects', key));
+          return p.duration - p.startTime >= 2;
+        } catch {
+          return false; // no complete header yet
+        }
+      }, 20_000);
+      await saveAtomically(configYaml(dir, CHANGED + ADDED));
+      await waitFor('reload applied', async () => reloads(await gw.metrics(), 'applied') === 3, 10_000);
+      const last = await finished('door', 0);
+      expect(last.objects).toEqual([key]);
+      const file = join(dir, 'objects', key);
+      expect(await decodeErrors(file)).toBe('');
+      const p = await probe(file);
+      expect(p.duration - p.startTime).toBeGreaterThanOrEqual(2);
+      expect(p.streams.map((x) => x.codec_name).sort()).toEqual(['aac', 'h264']);
+      expect((await gw.streams()).find((x) => x.id === 'door')?.publishing).toBe(false);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('logged no error or warning besides the reloads\' own (the tests above run first)', () => {
+    const loud = logLines(gw.logs(), '').filter((l) => (l.level as number) >= 40 && !l.msg.startsWith('config reload'));
+    const expected = (l: { msg: string }) => l.msg === 'publish refused' || l.msg.startsWith('publisher disconnected') || l.msg === 'ffmpeg';
+    expect(loud.filter((l) => !expected(l)).map((l) => JSON.stringify(l))).toEqual([]);
+    // By design: the old key and the stream not taken with the refused reload are refused; the removed stream's publisher is disconnected.
+    expect(loud.filter((l) => l.msg === 'publish refused').map((l) => l.reason).sort()).toEqual(['bad-key', 'unknown-stream']);
+    expect(loud.filter((l) => l.msg.startsWith('publisher disconnected')).map((l) => [l.stream, l.msg])).toEqual([
+      ['gone', 'publisher disconnected: the stream was removed from the config or disabled'],
+    ]);
   });
 });
