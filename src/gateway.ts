@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SessionAppender, type Continuation, type ObjectEnd } from './appender/session-appender.js';
 import { TimelineShift } from './container/fmp4/timeline-shift.js';
 import { TsTimelineShift } from './container/ts/ts-timeline-shift.js';
@@ -10,6 +11,11 @@ import { RTSP_DOWN_REASONS, RtspSource, withCredentials, type RtspSessionInfo, t
 import type { PublishDecision, PublishInfo, PublishRequest } from './ingest/types.js';
 import { clipRoute } from './http/clip-route.js';
 import { recordingsRoute } from './http/recordings-route.js';
+import { AccessControl, MAX_SIGNED_TTL_SECONDS } from './http/access.js';
+import { liveRoute, vodRoute } from './http/hls-routes.js';
+import { MEDIA_PREFIX, mediaRoute } from './http/media-route.js';
+import { addWebRoutes, deny } from './http/web-routes.js';
+import { LiveWindow } from './playback/live-window.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { locateFfmpeg } from './remux/ffmpeg-path.js';
 import { AppendcastError, ErrorCode } from './errors.js';
@@ -68,6 +74,9 @@ export class Gateway {
   private readonly ingest: RtmpServer;
   private readonly feeds = new Map<string, PublishFeed>();
   private readonly http: HttpServer;
+  private readonly access: AccessControl;
+  /** Live HLS windows by stream, fed by the appenders' index lines. */
+  private readonly liveWindows = new Map<string, LiveWindow>();
   private readonly spool: Spool;
   private readonly live = new Map<string, PublishSession>();
   /** Pulled streams: one RTSP source each, and its live recording sessions. */
@@ -118,6 +127,7 @@ export class Gateway {
     });
     this.ingest.on('protocolError', (e) => this.metrics.rtmpProtocolErrors.inc({ reason: e.reason }));
     this.ingest.on('connectionRefused', (e) => this.metrics.rtmpProtocolErrors.inc({ reason: e.reason }));
+    this.access = new AccessControl(config.server.http.apiToken);
     this.http = new HttpServer(log)
       .route('/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }))
       .route('/metrics', async (_req, res) => {
@@ -131,7 +141,12 @@ export class Gateway {
         keyTemplateOf: (id) => this.streams.get(id)?.keyTemplate,
         isGrowing: (key) => [...this.sessions.values()].some((v) => v.appender.objectKey === key),
       }))
-      .route('/api/v1/clip', clipRoute({ store: this.store, keyTemplateOf: (id) => this.streams.get(id)?.keyTemplate, ffmpegPath: () => this.ffmpegPath }));
+      .route('/api/v1/clip', clipRoute({ store: this.store, keyTemplateOf: (id) => this.streams.get(id)?.keyTemplate, ffmpegPath: () => this.ffmpegPath }))
+      .route('/api/v1/sign', (req, res) => this.signUrl(req, res))
+      .guard((req, url) => this.access.allows(req, url), deny);
+    const hls = { store: this.store, access: this.access, keyTemplateOf: (id: string) => this.streams.get(id)?.keyTemplate, liveWindowOf: (id: string) => this.liveWindows.get(id) };
+    this.http.prefix('/live/', liveRoute(hls)).prefix('/vod/', vodRoute(hls)).prefix(MEDIA_PREFIX, mediaRoute(this.store));
+    addWebRoutes(this.http, this.access);
     for (const s of config.streams) this.initStreamMetrics(s);
   }
 
@@ -395,6 +410,11 @@ export class Gateway {
       m.objects.inc({ stream });
       m.objectPosition.set({ stream }, 0);
     });
+    appender.on('indexed', ({ key, lines }) => {
+      let w = this.liveWindows.get(stream);
+      if (!w) this.liveWindows.set(stream, (w = new LiveWindow()));
+      w.push(key, lines);
+    });
     appender.on('rollover', (reason) => m.rollovers.inc({ stream, reason }));
     appender.on('reconciled', (outcome) => m.reconciliations.inc({ stream, outcome }));
     appender.on('appendError', ({ code }) => m.appendErrors.inc({ stream, code }));
@@ -404,7 +424,10 @@ export class Gateway {
       this.sessions.delete(spool.sessionId);
       const busy = [...this.sessions.values()].some((v) => v.stream === stream);
       const live = [...this.feeds.values()].some((f) => f.info.stream === stream) || [...this.pulling.values()].some((p) => p.stream === stream);
-      if (!busy && !live) m.streamDrained(stream);
+      if (!busy && !live) {
+        m.streamDrained(stream);
+        this.liveWindows.get(stream)?.end();
+      }
     });
     appender.start();
     // After start(): whenDone() is the run's end (before it, it would answer 'closed' at once).
@@ -497,6 +520,24 @@ export class Gateway {
     this.log.info('gateway stopped');
   }
 
+  /** `GET /api/v1/sign?path=/vod/cam1/index.m3u8?start=…&ttl=S`: a signed expiring URL of the gateway, for players that cannot send the token. */
+  private signUrl(req: IncomingMessage, res: ServerResponse): void {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    const path = q.get('path') ?? '';
+    const ttl = q.has('ttl') ? Number(q.get('ttl')) : 3600;
+    if (!path.startsWith('/') || path.startsWith('//') || !(ttl > 0 && ttl <= MAX_SIGNED_TTL_SECONDS)) {
+      return sendJson(res, 400, { error: `path= (a path of this gateway) and ttl= (1..${MAX_SIGNED_TTL_SECONDS} s) are required` });
+    }
+    const expiresAt = Date.now() + ttl * 1000;
+    sendJson(res, 200, { url: this.access.sign(path, expiresAt), expires: new Date(Math.ceil(expiresAt / 1000) * 1000).toISOString() });
+  }
+
+  /** Bytes not yet in the store, and while publishing how old the newest acknowledged fragment's arrival is (null before the first). */
+  private lagOf(stream: string, publishing: boolean): { bytes: number; seconds: number | null } {
+    const newest = Math.max(0, ...[...this.sessions.values()].filter((v) => v.stream === stream).map((v) => v.appender.newestAckedAt));
+    return { bytes: this.spool.streamBytes(stream), seconds: publishing && newest > 0 ? Math.max(0, (Date.now() - newest) / 1000) : null };
+  }
+
   describe(): unknown {
     const publishing = new Set([...this.feeds.values()].map((f) => f.info.stream));
     for (const p of this.pulling.values()) publishing.add(p.stream);
@@ -507,6 +548,7 @@ export class Gateway {
         const pull = this.pulls.get(id);
         return {
           id, configured: s !== undefined, enabled: s?.enabled ?? false, publishing: publishing.has(id),
+          lag: this.lagOf(id, publishing.has(id)),
           ...(pull ? { source: { kind: 'rtsp', url: pull.displayUrl, up: pull.up, pid: pull.pid ?? null } } : {}),
           sessions: (this.history.get(id) ?? []).map((v) => ({
             id: v.id,

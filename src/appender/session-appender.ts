@@ -11,7 +11,7 @@ import { resume, type MediaFence, type ObjectState, type PersistedAppenderState 
 import { cutBatch, rolloverReason } from './batch-plan.js';
 import { AppenderFailedError, MissingInitError, NoFreeKeyError } from './errors.js';
 import { FencedAppender, wholeFence, type FencedResult, type ReconcileOutcome } from './fenced-appender.js';
-import { IndexWriter, indexKeyFor, type IndexState } from './index-writer.js';
+import { IndexWriter, indexKeyFor, type IndexLine, type IndexState } from './index-writer.js';
 import { renderKey, withCollisionSuffix } from './key-template.js';
 import { objectDeadline, type RolloverReason } from './rollover.js';
 
@@ -27,6 +27,8 @@ export interface SessionAppenderEvents {
   /** A reconnected camera's session goes on in its predecessor's object (same init, within the grace). */
   continued: [info: { key: string; position: number; gapMs: number }];
   rollover: [reason: RolloverReason];
+  /** Lines queued for an object's sidecar index (the object holds their bytes already): live playlists follow them. */
+  indexed: [info: { key: string; lines: readonly IndexLine[] }];
   reconciled: [outcome: ReconcileOutcome];
   appendError: [info: { code: string; action: AppendFailureAction }];
   halted: [halted: boolean];
@@ -313,9 +315,11 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     const fence: MediaFence = { key: obj.key, position: obj.position, crcBefore: obj.crc, bytes: 0, crcAfter: obj.crc, withInit: false };
     const record: InFlightRecord = { fromSeq: init.seq, uptoSeq: init.seq + 1, fence };
     await this.port.begin(record, this.persisted());
-    this.indexWriter(obj.index).push([{ type: 'gap', offset: obj.position, length: 0, w: init.receivedAt, g: Math.round(gapMs) / 1000 }]);
+    const gap: IndexLine[] = [{ type: 'gap', offset: obj.position, length: 0, w: init.receivedAt, g: Math.round(gapMs) / 1000 }];
+    this.indexWriter(obj.index).push(gap);
     this.nextSeq = record.uptoSeq;
     await this.port.commit(record, { landed: true, state: this.persisted() });
+    this.emit('indexed', { key: obj.key, lines: gap });
     this.log.info({ key: obj.key, position: obj.position, gapMs }, 'camera back within the grace: the recording goes on in the same object');
     this.emit('continued', { key: obj.key, position: obj.position, gapMs });
   }
@@ -401,7 +405,8 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     if (batch.init) this.objectInit = batch.init;
     else if (fence.position === 0 && first?.kind === 'init') this.objectInit = first.bytes;
     // Queued before the state is committed, so the committed state holds them until the index has them.
-    this.indexWriter(obj.index).push(IndexWriter.lines(fence.position, batch.init, batch.entries));
+    const lines = IndexWriter.lines(fence.position, batch.init, batch.entries);
+    this.indexWriter(obj.index).push(lines);
     const nextPosition = fence.position + fence.bytes;
     this.state = { ...this.state, object: { ...obj, position: nextPosition, crc: fence.crcAfter } };
     this.nextSeq = record.uptoSeq;
@@ -412,6 +417,7 @@ export class SessionAppender extends EventEmitter<SessionAppenderEvents> {
     const now = this.now();
     const fragmentAgesMs: number[] = [];
     for (const e of batch.entries) if (e.kind === 'fragment') fragmentAgesMs.push(now - e.receivedAt);
+    this.emit('indexed', { key: obj.key, lines });
     this.emit('appended', {
       key: obj.key, position: fence.position, bytes: fence.bytes, nextPosition, durationMs, newestReceivedAt: newest,
       entries: batch.entries.length, fragmentAgesMs,

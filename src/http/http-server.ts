@@ -12,28 +12,67 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-/** A tiny GET-only router on node:http: /metrics, /healthz and the JSON API need nothing more. */
+/** What the server does with a request the access control refuses. */
+export type DenyHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
+
+export interface RouteOptions {
+  /** Methods besides GET and HEAD (the login form POSTs). */
+  methods?: readonly string[];
+}
+
+/**
+ * A tiny router on node:http: exact paths, and path prefixes (`/live/`) whose handler reads the
+ * rest. GET and HEAD unless a route allows more. With an access check, every request it refuses
+ * gets `deny` instead of its handler.
+ */
 export class HttpServer {
   private readonly server: Server;
-  private readonly routes = new Map<string, Route>();
+  private readonly routes = new Map<string, { fn: Route; methods: readonly string[] }>();
+  private readonly prefixes: Array<{ prefix: string; fn: Route }> = [];
   private readonly log: Logger;
+  private access: { allows: (req: IncomingMessage, url: URL) => boolean; deny: DenyHandler } | undefined;
 
   constructor(log: Logger) {
     this.log = log;
     this.server = createServer((req, res) => void this.dispatch(req, res));
     this.server.keepAliveTimeout = 5000;
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 30_000;
   }
 
-  route(path: string, fn: Route): this {
-    this.routes.set(path, fn);
+  route(path: string, fn: Route, opts: RouteOptions = {}): this {
+    this.routes.set(path, { fn, methods: ['GET', 'HEAD', ...(opts.methods ?? [])] });
+    return this;
+  }
+
+  /** Every path that starts with `prefix` (which ends with "/"), GET and HEAD. */
+  prefix(prefix: string, fn: Route): this {
+    this.prefixes.push({ prefix, fn });
+    return this;
+  }
+
+  guard(allows: (req: IncomingMessage, url: URL) => boolean, deny: DenyHandler): this {
+    this.access = { allows, deny };
     return this;
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const fn = this.routes.get(path);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return sendJson(res, 400, { error: 'bad request target' });
+    }
+    const path = url.pathname;
+    const exact = this.routes.get(path);
+    const fn = exact?.fn ?? this.prefixes.find((p) => path.startsWith(p.prefix))?.fn;
     if (!fn) return sendJson(res, 404, { error: 'not found', path });
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' });
+    const methods = exact?.methods ?? ['GET', 'HEAD'];
+    if (!methods.includes(req.method ?? '')) {
+      res.setHeader('allow', methods.join(', '));
+      return sendJson(res, 405, { error: 'method not allowed' });
+    }
+    if (this.access && !this.access.allows(req, url)) return this.access.deny(req, res, url);
     try {
       await fn(req, res);
     } catch (err) {

@@ -7,6 +7,7 @@ import { AppendcastError, ErrorCode } from '../errors.js';
 import { createLogger } from '../util/logger.js';
 import type { Logger } from '../util/logger.js';
 import { isValidBucketName } from './bucket-resolve.js';
+import { parseCorsOrigin } from './cors.js';
 import { FaultPlanError, parseFaultSpec } from './faults.js';
 import type { FaultPlan } from './faults.js';
 import { OssLocalServer } from './server.js';
@@ -28,7 +29,10 @@ Options:
   --access-key-id ID         credentials that requests must be signed with (V1 or V4);
   --access-key-secret SECRET   default: OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET
                                (prefer the environment: arguments show up in ps)
-  --anonymous                accept unsigned requests too
+  --anonymous                accept unsigned requests too (presigned URLs are still checked)
+  --cors-origin ORIGIN       let pages on ORIGIN (e.g. http://127.0.0.1:8080, or *) GET/HEAD objects
+                             cross-origin, Range included (repeatable). On real OSS set the same as a
+                             bucket CORS rule (see docs/oss-protocol.md, "Presigned GET URLs").
   --log-level LEVEL          trace|debug|info|warn|error|silent (default info)
   -h, --help
 
@@ -83,6 +87,7 @@ export function parseServeOssArgs(argv: readonly string[], env: Readonly<Record<
         'access-key-id': { type: 'string' },
         'access-key-secret': { type: 'string' },
         anonymous: { type: 'boolean' },
+        'cors-origin': { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         faults: { type: 'string' }, // [faults]
         'fault-seed': { type: 'string' },
@@ -129,6 +134,13 @@ export function parseServeOssArgs(argv: readonly string[], env: Readonly<Record<
     options.buckets = values.bucket;
   }
   if (values['base-host'] !== undefined) options.baseHost = values['base-host'];
+  if (values['cors-origin'] !== undefined) {
+    try {
+      options.corsOrigins = values['cors-origin'].map(parseCorsOrigin);
+    } catch (err) {
+      throw new ServeOssUsageError(`--cors-origin: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   if (values['max-object-bytes'] !== undefined) options.maxObjectBytes = nonNegativeInt('--max-object-bytes', values['max-object-bytes']);
   if (fsync !== undefined) options.fsync = fsync;
   const faults = faultPlanOf(values.faults, values['fault-seed'], values['fault-delay-ms']); // [faults]

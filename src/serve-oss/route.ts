@@ -1,5 +1,6 @@
 /** Picks the operation for a request from its method, key and sub-resources. */
 import { isV1SignedSubresource } from '../store/oss/canonical.js';
+import { PRESIGN_QUERY_PARAMS } from '../store/oss/presign.js';
 import type { OperationContext } from './handlers.js';
 import { appendObject, deleteObject, getObject, getObjectMeta, headObject, listObjects, putObject } from './handlers.js';
 import { OssHttpError } from './oss-http-error.js';
@@ -26,7 +27,8 @@ function unsupported(what: string): OssHttpError {
 export function route(method: string, key: string, query: ReadonlyMap<string, string>): Operation {
   const allowed = key === '' ? BUCKET_SUBRESOURCES : OBJECT_SUBRESOURCES;
   for (const name of query.keys()) {
-    if (isV1SignedSubresource(name) && !allowed.has(name)) unsupportedSubresource(name);
+    // A presigned URL's signature parameters (security-token, x-oss-credential, …) are no operations.
+    if (isV1SignedSubresource(name) && !allowed.has(name) && !PRESIGN_QUERY_PARAMS.has(name)) unsupportedSubresource(name);
   }
   if (key === '') {
     if (method !== 'GET') throw notAllowed(method);

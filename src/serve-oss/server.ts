@@ -1,7 +1,8 @@
 /**
  * serve-oss: an OSS-compatible HTTP server over the fs store (`appendcast serve-oss`). Each bucket is
  * a directory `<root>/<bucket>/`, which is the root of an FsStore. Requests are signed with OSS V1 or
- * V4 (checked by ../oss/verify.ts), or unsigned when `anonymous` is set. Supported: AppendObject,
+ * V4 (checked by ../oss/verify.ts), in the Authorization header or as a presigned URL, or unsigned when
+ * `anonymous` is set. CORS for GET/HEAD when `corsOrigins` is set (cors.ts). Supported: AppendObject,
  * PutObject, HeadObject, GetObjectMeta, GetObject (Range, both range behaviours), DeleteObject and
  * ListObjectsV2; see route.ts. Protocol facts: docs/oss-protocol.md.
  */
@@ -16,9 +17,10 @@ import type { Logger } from '../util/logger.js';
 import { FsStore } from '../store/fs/fs-store.js';
 import { parseRawQuery } from '../store/oss/canonical.js';
 import { OssCredentialsError } from '../store/oss/credentials.js';
-import { parseAuthorization, verifyRequest } from '../store/oss/verify.js';
+import { isPresignedUrl, parseAuthorization, verifyRequest } from '../store/oss/verify.js';
 import type { VerifyResult } from '../store/oss/verify.js';
 import { ClientAbortedError, DEFAULT_MAX_REQUEST_BYTES } from './body.js';
+import { CORS_RESPONSE_HEADERS, answerPreflight, corsHeaders, parseCorsOrigin } from './cors.js';
 import { FaultInjector, isFaultControlPath, serveFaultControl } from './faults.js';
 import type { FaultPlan } from './faults.js';
 import { hostName, isValidBucketName, resolveTargets } from './bucket-resolve.js';
@@ -50,6 +52,12 @@ export interface OssLocalServerOptions {
   now?: () => Date;
   /** Cap on one request body (buffered whole); default 64 MiB, above it 400 EntityTooLarge. */
   maxRequestBytes?: number;
+  /**
+   * Origins (`http://127.0.0.1:8080`) or `*` whose pages may GET/HEAD objects cross-origin (presigned
+   * URLs with a Range header): preflights are answered and responses carry Access-Control-* headers.
+   * Unset: no CORS headers, OPTIONS refused (403), as OSS without a bucket CORS rule.
+   */
+  corsOrigins?: string[];
   /** [faults] TEST ONLY: inject faults per this plan (see faults.ts). Unset in normal operation. */
   faults?: FaultPlan;
 }
@@ -93,21 +101,26 @@ function hex(s: string): string {
 /** 403/400 replies for failed signature checks, with the debugging elements OSS adds (dossier §2.1). */
 function authError(failure: Extract<VerifyResult, { ok: false }>, authorization: string | undefined): OssHttpError {
   const details: Array<[string, string]> = [];
+  // From the Authorization header, or (presigned URL) from the query as the verifier read it.
+  const parsed = authorization === undefined || authorization === '' ? undefined : parseAuthorization(authorization);
+  const fromHeader = parsed !== undefined && typeof parsed !== 'string' ? parsed : undefined;
+  const accessKeyId = fromHeader?.accessKeyId ?? failure.accessKeyId;
+  const signatureProvided = fromHeader?.signature ?? failure.signatureProvided;
   if (failure.code === 'SignatureDoesNotMatch') {
-    const parsed = authorization === undefined ? undefined : parseAuthorization(authorization);
     if (failure.stringToSign !== undefined) {
       details.push(['StringToSign', failure.stringToSign], ['StringToSignBytes', hex(failure.stringToSign)]);
     }
     if (failure.canonicalRequest !== undefined) details.push(['CanonicalRequest', failure.canonicalRequest]);
-    if (parsed !== undefined && typeof parsed !== 'string') {
-      details.push(['SignatureProvided', parsed.signature], ['OSSAccessKeyId', parsed.accessKeyId]);
+    if (signatureProvided !== undefined && accessKeyId !== undefined) {
+      details.push(['SignatureProvided', signatureProvided], ['OSSAccessKeyId', accessKeyId]);
     }
   }
-  if (failure.code === 'InvalidAccessKeyId' && authorization !== undefined) {
-    const parsed = parseAuthorization(authorization);
-    if (typeof parsed !== 'string') details.push(['OSSAccessKeyId', parsed.accessKeyId]);
+  if (failure.code === 'InvalidAccessKeyId' && accessKeyId !== undefined) details.push(['OSSAccessKeyId', accessKeyId]);
+  // An expired presigned URL: when it expired and the server's clock, as OSS reports them.
+  if (failure.code === 'AccessDenied' && failure.expires !== undefined) details.push(['Expires', failure.expires]);
+  if ((failure.code === 'RequestTimeTooSkewed' || failure.expires !== undefined) && failure.serverTime !== undefined) {
+    details.push(['ServerTime', failure.serverTime]);
   }
-  if (failure.code === 'RequestTimeTooSkewed' && failure.serverTime !== undefined) details.push(['ServerTime', failure.serverTime]);
   return new OssHttpError(failure.code === 'InvalidArgument' ? 400 : 403, failure.code, failure.message, { details });
 }
 
@@ -124,6 +137,7 @@ export class OssLocalServer {
   readonly #log: Logger | undefined;
   readonly #now: () => Date;
   readonly #maxRequestBytes: number;
+  readonly #corsOrigins: readonly string[] | undefined;
   readonly #stores = new Map<string, FsStore>();
   #server: Server | undefined;
   // [faults] test-only state; #faults stays undefined unless a plan is given.
@@ -150,6 +164,8 @@ export class OssLocalServer {
     this.#log = opts.logger;
     this.#now = opts.now ?? (() => new Date());
     this.#maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    // parseCorsOrigin throws a RangeError naming a bad origin.
+    this.#corsOrigins = opts.corsOrigins === undefined || opts.corsOrigins.length === 0 ? undefined : opts.corsOrigins.map(parseCorsOrigin);
     if (opts.faults !== undefined) this.#faults = new FaultInjector(opts.faults); // [faults]
   }
 
@@ -171,7 +187,7 @@ export class OssLocalServer {
     const addr = server.address() as AddressInfo;
     const host = addr.address;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
-    this.#log?.info({ url, root: this.#root, anonymous: this.#anonymous, buckets: this.#buckets }, 'serve-oss listening');
+    this.#log?.info({ url, root: this.#root, anonymous: this.#anonymous, buckets: this.#buckets, corsOrigins: this.#corsOrigins ?? [] }, 'serve-oss listening');
     if (this.#faults !== undefined) this.#warnFaults(); // [faults]
     return { host, port: addr.port, url };
   }
@@ -265,16 +281,13 @@ export class OssLocalServer {
       serveFaultControl(req, res, this.#faults, (ms) => this.outage(ms), this.#log);
       return;
     }
+    if (this.#corsOrigins !== undefined) {
+      for (const [name, value] of Object.entries(corsHeaders(this.#corsOrigins, req))) res.setHeader(name, value);
+    }
     try {
-      const q = url.indexOf('?');
-      const query = parseQuery(q === -1 ? '' : url.slice(q + 1));
-      const targets = resolveTargets(req.headers.host, q === -1 ? url : url.slice(0, q), this.#baseHost);
-      const target = this.#authenticate(req, method, url, targets);
-      const operation = route(method, target.key, query);
-      const store = await this.#store(target.bucket);
-      const ctx = { req, res, store, bucket: target.bucket, key: target.key, query, maxRequestBytes: this.#maxRequestBytes };
-      // [faults] one check in normal operation.
-      await (this.#faults === undefined ? operation(ctx) : this.#faults.run(ctx, operation));
+      // Preflights are never signed (browsers send no credentials with them).
+      if (method === 'OPTIONS') answerPreflight(this.#corsOrigins, req, res);
+      else await this.#serve(req, res, method, url);
     } catch (err) {
       try {
         this.#fail(req, res, requestId, err);
@@ -286,10 +299,23 @@ export class OssLocalServer {
     this.#log?.debug({ requestId, method, url, status: res.statusCode, ms: Date.now() - started }, 'serve-oss request');
   }
 
+  async #serve(req: IncomingMessage, res: ServerResponse, method: string, url: string): Promise<void> {
+    const q = url.indexOf('?');
+    const query = parseQuery(q === -1 ? '' : url.slice(q + 1));
+    const targets = resolveTargets(req.headers.host, q === -1 ? url : url.slice(0, q), this.#baseHost);
+    const target = this.#authenticate(req, method, url, targets);
+    const operation = route(method, target.key, query);
+    const store = await this.#store(target.bucket);
+    const ctx = { req, res, store, bucket: target.bucket, key: target.key, query, maxRequestBytes: this.#maxRequestBytes };
+    // [faults] one check in normal operation.
+    await (this.#faults === undefined ? operation(ctx) : this.#faults.run(ctx, operation));
+  }
+
   /** The reading of the request whose signature verifies (see bucket-resolve.ts), or the auth error. */
   #authenticate(req: IncomingMessage, method: string, url: string, targets: readonly Target[]): Target {
     const authorization = req.headers.authorization;
-    if ((authorization === undefined || authorization === '') && this.#anonymous) return targets[0]!;
+    // Anonymous access lets unsigned requests through; a presigned URL is still checked.
+    if ((authorization === undefined || authorization === '') && this.#anonymous && !isPresignedUrl(url)) return targets[0]!;
     const now = this.#now();
     const lookup = (id: string): { secret: string } | undefined => {
       const secret = this.#secrets.get(id);
@@ -345,7 +371,7 @@ export class OssLocalServer {
     const headers: Record<string, string> = { ...e.headers, 'content-type': 'application/xml', 'x-oss-ec': e.ec };
     // Clear headers a failed handler may have set; keep the common ones.
     for (const name of res.getHeaderNames()) {
-      if (!['x-oss-request-id', 'server', 'date'].includes(name)) res.removeHeader(name);
+      if (!['x-oss-request-id', 'server', 'date', ...CORS_RESPONSE_HEADERS].includes(name)) res.removeHeader(name);
     }
     // An unread request body is drained by node (keep-alive); only EntityTooLarge asks to close.
     // Closing with unread bytes would make the kernel reset the connection, losing this reply.

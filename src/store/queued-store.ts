@@ -1,5 +1,5 @@
 import PQueue from 'p-queue';
-import type { AppendableStore, AppendResult, ByteRange, CreateOptions, HeadResult, ListEntry } from './types.js';
+import type { AppendableStore, AppendResult, ByteRange, CreateOptions, HeadResult, ListEntry, PresignGetOptions } from './types.js';
 import type { Readable } from 'node:stream';
 
 /**
@@ -12,10 +12,14 @@ export class QueuedStore implements AppendableStore {
   private readonly inner: AppendableStore;
   private readonly queue: PQueue;
 
+  /** Present exactly when the inner store has it; not queued, since signing a URL makes no request. */
+  readonly presignGet?: (key: string, opts: PresignGetOptions) => Promise<string>;
+
   constructor(inner: AppendableStore, concurrency: number) {
     this.inner = inner;
     this.kind = inner.kind;
     this.queue = new PQueue({ concurrency });
+    if (inner.presignGet !== undefined) this.presignGet = (key, opts) => inner.presignGet!(key, opts);
   }
 
   /** Requests in flight and waiting, for metrics. */

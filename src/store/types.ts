@@ -40,6 +40,13 @@ export interface ByteRange {
   end?: number;
 }
 
+export interface PresignGetOptions {
+  /** How long the URL stays valid, in whole seconds. */
+  expiresInSeconds: number;
+  /** Signing time (tests); default the store's clock. */
+  now?: Date;
+}
+
 /**
  * The one seam between the pipeline and any backend. Semantics are those of OSS AppendObject:
  * see docs/oss-protocol.md. Errors are the typed StoreErrors of ./errors.ts.
@@ -59,5 +66,10 @@ export interface AppendableStore {
   /** Deleting an absent key is not an error (as in OSS). */
   delete(key: string): Promise<void>;
   list(prefix: string): Promise<ListEntry[]>;
+  /**
+   * A short-lived URL anyone can GET the object's bytes from (Range included) without credentials, for
+   * handing to a viewer; makes no request. Optional: only stores reachable over HTTP have it (OSS).
+   */
+  presignGet?(key: string, opts: PresignGetOptions): Promise<string>;
   close(): Promise<void>;
 }

@@ -72,6 +72,7 @@ export async function startGateway(
   yamlBody: (ports: { rtmp: number; http: number }) => string,
   env: NodeJS.ProcessEnv = {},
   ports: { rtmp: number; http: number } = { rtmp: 0, http: 0 },
+  opts: { apiToken?: string } = {},
 ): Promise<GatewayProcess> {
   const configFile = join(dir, 'appendcast.yaml');
   await writeFile(configFile, yamlBody(ports));
@@ -103,7 +104,7 @@ export async function startGateway(
   stdout = '';
   const base = `http://127.0.0.1:${bound.http}`;
   const get = async <T>(path: string): Promise<T> => {
-    const r = await fetch(base + path);
+    const r = await fetch(base + path, opts.apiToken ? { headers: { authorization: `Bearer ${opts.apiToken}` } } : {});
     if (!r.ok) throw new Error(`GET ${path}: ${r.status}`);
     return (await r.json()) as T;
   };

@@ -29,8 +29,9 @@ import {
 } from '../errors.js';
 import { ErrorCode } from '../../errors.js';
 import { validateKey } from '../keys.js';
-import type { AppendableStore, AppendResult, ByteRange, CreateOptions, HeadResult, ListEntry } from '../types.js';
+import type { AppendableStore, AppendResult, ByteRange, CreateOptions, HeadResult, ListEntry, PresignGetOptions } from '../types.js';
 import { resolveOssCredentials } from './credentials.js';
+import type { SigningCredentials } from './credentials.js';
 import { OssHttpClient, headerString } from './http.js';
 import type { OssHttpRequest, OssHttpResponse, OssLogger, ResponseBody, ResponseHeaders } from './http.js';
 import { parseListObjectsV2 } from './oss-list.js';
@@ -42,6 +43,7 @@ import {
   withResponseInfo,
 } from './oss-errors.js';
 import { resolveAddressing } from './oss-url.js';
+import { MAX_PRESIGN_EXPIRES_SECONDS, isValidPresignExpiry, presignUrlV1, presignUrlV4 } from './presign.js';
 
 export interface OssStoreOptions {
   /** Where OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET / OSS_SESSION_TOKEN are read when the config has no keys. */
@@ -66,6 +68,10 @@ export class OssStore implements AppendableStore {
   readonly kind = 'oss';
   readonly #http: OssHttpClient;
   readonly #logger: OssLogger | undefined;
+  readonly #credentials: SigningCredentials;
+  readonly #region: string;
+  readonly #signatureVersion: 'v4' | 'v1';
+  readonly #now: () => Date;
   /** Length and whole-object CRC-64 of appendable objects as this store last saw them. */
   readonly #known = new Map<string, Known>();
 
@@ -75,6 +81,10 @@ export class OssStore implements AppendableStore {
       opts.env ?? process.env,
     );
     this.#logger = opts.logger;
+    this.#credentials = credentials;
+    this.#region = cfg.region;
+    this.#signatureVersion = cfg.signatureVersion;
+    this.#now = opts.now ?? (() => new Date());
     this.#http = new OssHttpClient({
       addressing: resolveAddressing(cfg.endpoint, cfg.bucket, cfg.pathStyle),
       region: cfg.region,
@@ -251,6 +261,31 @@ export class OssStore implements AppendableStore {
       token = parsed.nextContinuationToken;
     }
     throw new OssProtocolError('GET', '', 200, undefined, `ListObjectsV2 of ${JSON.stringify(prefix)} did not end within ${MAX_LIST_PAGES} pages`);
+  }
+
+  /**
+   * A presigned GET URL for `key` (query-string authentication, the store's signature version), valid
+   * for `expiresInSeconds` (at most 7 days; with STS credentials also no longer than the token). No
+   * request is made. The clock is the server's when a RequestTimeTooSkewed answer has taught us its
+   * offset, so the URL lives as long as asked on the server's clock. Async so that credentials from a
+   * refreshing (STS) provider can be fetched first; the credentials are read at each call.
+   */
+  async presignGet(key: string, opts: PresignGetOptions): Promise<string> {
+    validateKey(key);
+    if (!isValidPresignExpiry(opts.expiresInSeconds)) {
+      throw new StoreError(ErrorCode.StoreService, 'InvalidArgument', 400, key,
+        `presigned URL lifetime must be an integer from 1 to ${MAX_PRESIGN_EXPIRES_SECONDS} seconds, got ${opts.expiresInSeconds}`);
+    }
+    const now = opts.now ?? new Date(this.#now().getTime() + this.#http.clockOffsetMs);
+    const input = {
+      addressing: this.#http.addressing,
+      key,
+      method: 'GET' as const,
+      credentials: this.#credentials,
+      now,
+      expiresInSeconds: opts.expiresInSeconds,
+    };
+    return this.#signatureVersion === 'v4' ? presignUrlV4(input, this.#region) : presignUrlV1(input);
   }
 
   async close(): Promise<void> {

@@ -12,7 +12,8 @@ export interface SignedV1 {
 
 /**
  * V1 StringToSign. `headers` must be lower-cased and already carry the date header (x-oss-date wins over
- * Date). Exported for the verifier, which rebuilds it from a received request.
+ * Date). A presigned URL passes `expires` (unix seconds), which takes the date's place. Exported for the
+ * verifier, which rebuilds it from a received request.
  */
 export function stringToSignV1(
   method: string,
@@ -20,12 +21,13 @@ export function stringToSignV1(
   key: string,
   query: QueryParams,
   headers: Readonly<Record<string, string>>,
+  expires?: string,
 ): string {
   return [
     method.toUpperCase(),
     headers['content-md5'] ?? '',
     headers['content-type'] ?? '',
-    headers['x-oss-date'] ?? headers['date'] ?? '',
+    expires ?? headers['x-oss-date'] ?? headers['date'] ?? '',
     canonicalOssHeadersV1(headers) + canonicalResourceV1(bucket, key, query),
   ].join('\n');
 }

@@ -1,12 +1,14 @@
 /**
  * Server side of OSS request signing, for the local OSS-compatible server: parse the Authorization
  * header of a received request, recompute its V1 or V4 signature with the same canonicalisation the
- * client uses, and compare in constant time. Header-signed requests only (no presigned URLs).
+ * client uses, and compare in constant time. Header-signed requests and presigned URLs (query-string
+ * authentication, V1 and V4; see ./presign.ts) both.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { HeaderMap, QueryParams } from './canonical.js';
+import type { HeaderMap } from './canonical.js';
 import { lowerCaseHeaders, parseRawQuery, parseV1Date, parseV4Date } from './canonical.js';
 import { signatureV1, stringToSignV1 } from './sign-v1.js';
+import { MAX_PRESIGN_EXPIRES_SECONDS } from './presign.js';
 import { UNSIGNED_PAYLOAD, V4_ALGORITHM, canonicalRequestV4, scopeV4, signatureV4, stringToSignV4 } from './sign-v4.js';
 
 export interface ReceivedRequest {
@@ -47,8 +49,13 @@ export type VerifyResult =
       stringToSign?: string;
       /** With SignatureDoesNotMatch on V4. */
       canonicalRequest?: string;
-      /** With RequestTimeTooSkewed: the server's clock, ISO 8601. */
+      /** With RequestTimeTooSkewed and an expired presigned URL: the server's clock, ISO 8601. */
       serverTime?: string;
+      /** With an expired presigned URL: when it expired, ISO 8601. */
+      expires?: string;
+      /** The AccessKeyId and signature a presigned URL carried (the header form's are in the header). */
+      accessKeyId?: string;
+      signatureProvided?: string;
     };
 
 type Failure = Extract<VerifyResult, { ok: false }>;
@@ -61,6 +68,8 @@ const fail = (code: VerifyErrorCode, message: string, extra: Partial<Failure> = 
   message,
   ...extra,
 });
+
+export const EXPIRED_MESSAGE = 'Request has expired.';
 
 const MISMATCH =
   'The request signature we calculated does not match the signature you provided. Check your key and signing method.';
@@ -106,20 +115,31 @@ function parseV4Authorization(rest: string): ParsedV4 | string {
   const credential = fields.get('Credential');
   const signature = fields.get('Signature');
   if (credential === undefined || signature === undefined) return `${V4_ALGORITHM} needs Credential and Signature`;
+  const scope = parseCredentialScope(credential);
+  if (typeof scope === 'string') return scope;
+  if (!V4_SIGNATURE.test(signature)) return 'Signature must be 64 lower-case hex digits';
+  const additional = parseAdditionalHeaders(fields.get('AdditionalHeaders'));
+  if (typeof additional === 'string') return additional;
+  return { version: 'v4', ...scope, additional, signature };
+}
+
+const V4_SIGNATURE = /^[0-9a-f]{64}$/;
+
+/** `<AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request`, from a V4 Credential (header or query). */
+function parseCredentialScope(credential: string): { accessKeyId: string; day: string; region: string } | string {
   const scope = credential.split('/');
   if (scope.length !== 5) return 'Credential must be <AccessKeyId>/<date>/<region>/oss/aliyun_v4_request';
   const [accessKeyId, day, region, product, terminator] = scope as [string, string, string, string, string];
   if (accessKeyId === '' || !/^\d{8}$/.test(day) || region === '' || product !== 'oss' || terminator !== 'aliyun_v4_request') {
     return 'Credential must be <AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request';
   }
-  if (!/^[0-9a-f]{64}$/.test(signature)) return 'Signature must be 64 lower-case hex digits';
-  const additionalRaw = fields.get('AdditionalHeaders');
-  let additional: string[] = [];
-  if (additionalRaw !== undefined) {
-    additional = additionalRaw.split(';');
-    if (additional.some((n) => !HEADER_NAME.test(n))) return 'AdditionalHeaders must be ";"-separated lower-case header names';
-  }
-  return { version: 'v4', accessKeyId, day, region, additional, signature };
+  return { accessKeyId, day, region };
+}
+
+function parseAdditionalHeaders(raw: string | undefined): string[] | string {
+  if (raw === undefined) return [];
+  const names = raw.split(';');
+  return names.some((n) => !HEADER_NAME.test(n)) ? 'AdditionalHeaders must be ";"-separated lower-case header names' : names;
 }
 
 /** Equality in time independent of where the strings differ (and of their lengths, via fixed-size digests). */
@@ -129,7 +149,7 @@ function constantTimeEqual(a: string, b: string): boolean {
   return timingSafeEqual(da, db) && a.length === b.length;
 }
 
-function parseQuery(url: string): QueryParams | string {
+function parseQuery(url: string): Record<string, string> | string {
   const q = url.indexOf('?');
   const entries = parseRawQuery(q === -1 ? '' : url.slice(q + 1));
   if (entries === undefined) return 'malformed percent-encoding in the query string';
@@ -142,11 +162,22 @@ function parseQuery(url: string): QueryParams | string {
   return Object.fromEntries(entries);
 }
 
-/** Verifies a header-signed request (V1 or V4). Never throws for malformed input. */
+/** Whether a request target carries a presigned signature (V1 `Signature` or V4 `x-oss-signature`). */
+export function isPresignedUrl(url: string): boolean {
+  const q = url.indexOf('?');
+  if (q === -1) return false;
+  return (parseRawQuery(url.slice(q + 1)) ?? []).some(([name]) => name === 'Signature' || name === 'x-oss-signature' || name === 'x-oss-signature-version');
+}
+
+/**
+ * Verifies a signed request: by its Authorization header (V1 or V4) when it has one, else by a
+ * presigned URL's query parameters. Never throws for malformed input.
+ */
 export function verifyRequest(req: ReceivedRequest, opts: VerifyOptions): VerifyResult {
   const headers = lowerCaseHeaders(req.headers);
   const authorization = headers['authorization'];
   if (authorization === undefined || authorization === '') {
+    if (isPresignedUrl(req.url)) return verifyPresigned(req, headers, opts);
     return fail('AccessDenied', 'The request is not signed: no Authorization header.');
   }
   const auth = parseAuthorization(authorization);
@@ -202,4 +233,94 @@ export function verifyRequest(req: ReceivedRequest, opts: VerifyOptions): Verify
     return fail('SignatureDoesNotMatch', MISMATCH, { stringToSign, canonicalRequest });
   }
   return { ok: true, accessKeyId: auth.accessKeyId, version: 'v4' };
+}
+
+/** Presigned URL (query-string authentication), V1 or V4 by the parameters it carries. */
+function verifyPresigned(req: ReceivedRequest, headers: Readonly<Record<string, string>>, opts: VerifyOptions): VerifyResult {
+  const query = parseQuery(req.url);
+  if (typeof query === 'string') return fail('InvalidArgument', `${query}.`);
+  const lookup = (accessKeyId: string): { secret: string } | Failure =>
+    opts.lookup(accessKeyId) ??
+    fail('InvalidAccessKeyId', `The OSS Access Key Id you provided does not exist in our records: ${accessKeyId}.`, { accessKeyId });
+  const expired = (at: Date, accessKeyId: string): Failure =>
+    fail('AccessDenied', EXPIRED_MESSAGE, { expires: at.toISOString(), serverTime: opts.now.toISOString(), accessKeyId });
+
+  if (query['x-oss-signature-version'] !== undefined || query['x-oss-signature'] !== undefined) {
+    return verifyPresignedV4(req, headers, query, opts, lookup, expired);
+  }
+
+  const accessKeyId = query['OSSAccessKeyId'];
+  const expiresRaw = query['Expires'];
+  const signature = query['Signature'];
+  if (accessKeyId === undefined || expiresRaw === undefined || signature === undefined) {
+    return fail('AccessDenied', 'A presigned URL needs OSSAccessKeyId, Expires and Signature.');
+  }
+  if (!/^\d{1,12}$/.test(expiresRaw)) return fail('InvalidArgument', 'Expires must be a time in unix seconds.');
+  const cred = lookup(accessKeyId);
+  if ('ok' in cred) return cred;
+  const expiresAt = new Date(Number(expiresRaw) * 1000);
+  if (opts.now.getTime() > expiresAt.getTime()) return expired(expiresAt, accessKeyId);
+  // OSSAccessKeyId, Expires and Signature are no sub-resources, so canonicalResourceV1 leaves them out.
+  // A security-token is signed (it is one) but not checked against an STS session: we have none.
+  const stringToSign = stringToSignV1(req.method, req.bucket, req.key, query, headers, expiresRaw);
+  if (!constantTimeEqual(signatureV1(cred.secret, stringToSign), signature)) {
+    return fail('SignatureDoesNotMatch', MISMATCH, { stringToSign, accessKeyId, signatureProvided: signature });
+  }
+  return { ok: true, accessKeyId, version: 'v1' };
+}
+
+function verifyPresignedV4(
+  req: ReceivedRequest,
+  headers: Readonly<Record<string, string>>,
+  query: Readonly<Record<string, string>>,
+  opts: VerifyOptions,
+  lookup: (accessKeyId: string) => { secret: string } | Failure,
+  expired: (at: Date, accessKeyId: string) => Failure,
+): VerifyResult {
+  const version = query['x-oss-signature-version'];
+  const credential = query['x-oss-credential'];
+  const xOssDate = query['x-oss-date'];
+  const expiresRaw = query['x-oss-expires'];
+  const signature = query['x-oss-signature'];
+  if (version !== V4_ALGORITHM) return fail('InvalidArgument', `x-oss-signature-version must be ${V4_ALGORITHM}.`);
+  if (credential === undefined || xOssDate === undefined || expiresRaw === undefined || signature === undefined) {
+    return fail('AccessDenied', 'A V4 presigned URL needs x-oss-credential, x-oss-date, x-oss-expires and x-oss-signature.');
+  }
+  const scope = parseCredentialScope(credential);
+  if (typeof scope === 'string') return fail('InvalidArgument', `x-oss-credential is invalid: ${scope}.`);
+  const requestTime = parseV4Date(xOssDate);
+  if (requestTime === undefined) return fail('InvalidArgument', 'x-oss-date must be yyyymmddTHHMMSSZ.');
+  if (xOssDate.slice(0, 8) !== scope.day) return fail('InvalidArgument', 'The date in x-oss-credential does not match x-oss-date.');
+  const expiresSeconds = /^\d{1,7}$/.test(expiresRaw) ? Number(expiresRaw) : NaN;
+  if (!(expiresSeconds >= 1 && expiresSeconds <= MAX_PRESIGN_EXPIRES_SECONDS)) {
+    return fail('InvalidArgument', `x-oss-expires must be 1 to ${MAX_PRESIGN_EXPIRES_SECONDS} seconds.`);
+  }
+  if (!V4_SIGNATURE.test(signature)) return fail('InvalidArgument', 'x-oss-signature must be 64 lower-case hex digits.');
+  const additional = parseAdditionalHeaders(query['x-oss-additional-headers']);
+  if (typeof additional === 'string') return fail('InvalidArgument', `x-oss-additional-headers is invalid: ${additional}.`);
+  const missing = additional.find((n) => headers[n] === undefined);
+  if (missing !== undefined) return fail('InvalidArgument', `x-oss-additional-headers names ${missing}, which the request lacks.`);
+
+  const cred = lookup(scope.accessKeyId);
+  if ('ok' in cred) return cred;
+  // A URL dated in the future would outlive its x-oss-expires: hold it to the header form's skew.
+  const maxSkew = opts.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
+  if (requestTime.getTime() - opts.now.getTime() > maxSkew) {
+    return fail('RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.', {
+      serverTime: opts.now.toISOString(),
+    });
+  }
+  const expiresAt = new Date(requestTime.getTime() + expiresSeconds * 1000);
+  if (opts.now.getTime() > expiresAt.getTime()) return expired(expiresAt, scope.accessKeyId);
+
+  // Every parameter but the signature is canonical query; the payload of a presigned URL is never hashed.
+  const signedQuery = Object.fromEntries(Object.entries(query).filter(([name]) => name !== 'x-oss-signature'));
+  const canonicalRequest = canonicalRequestV4(req.method, req.bucket, req.key, signedQuery, headers, additional);
+  const stringToSign = stringToSignV4(xOssDate, scopeV4(scope.day, scope.region), canonicalRequest);
+  if (!constantTimeEqual(signatureV4(cred.secret, scope.day, scope.region, stringToSign), signature)) {
+    return fail('SignatureDoesNotMatch', MISMATCH, {
+      stringToSign, canonicalRequest, accessKeyId: scope.accessKeyId, signatureProvided: signature,
+    });
+  }
+  return { ok: true, accessKeyId: scope.accessKeyId, version: 'v4' };
 }
