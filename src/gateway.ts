@@ -100,7 +100,8 @@ export class Gateway {
     this.current = config;
     this.log = log;
     this.streams = new Map(config.streams.map((s) => [s.id, s]));
-    this.metrics = new GatewayMetrics((stream) => this.spool.streamBytes(stream), () => [...this.streams.keys()],
+    // Spool gauges for configured streams and for those that recorded here (one removed by a reload drains to 0).
+    this.metrics = new GatewayMetrics((stream) => this.spool.streamBytes(stream), () => [...new Set([...this.streams.keys(), ...this.history.keys()])],
       () => ({ connections: this.ingest.connectionCount, heldBytes: this.ingest.heldBytes }));
     this.spool = new Spool(config.spool, {
       logger: log,

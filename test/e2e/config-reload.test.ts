@@ -105,6 +105,8 @@ describe('config reload: SIGHUP and file changes', () => {
       const sentSeconds = sent;
       const last = await finished('gone', 0);
       await checkRecording(last, sentSeconds);
+      // Still reported though no longer configured: its spool drained to nothing.
+      expect(metricValue(await gw.metrics(), 'appendcast_spool_bytes', { stream: 'gone' })).toBe(0);
     } finally {
       gone.stop();
     }
