@@ -1,9 +1,8 @@
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from '../util/logger.js';
 import { ConfigError } from './errors.js';
-import { parseConfig, resolvePaths } from './load.js';
+import { MAX_CONFIG_BYTES, parseConfig, readConfigText, resolvePaths } from './load.js';
 import { isEmptyPlan, type ReloadPlan } from './reload-plan.js';
 import type { Config } from './schema.js';
 import type { SubstitutionEnv } from './substitute.js';
@@ -55,7 +54,7 @@ export class ConfigReloader {
   /** Starts listening for SIGHUP and watching the file (as it is now: the running config's text). */
   start(): void {
     try {
-      this.lastText = readFileSync(this.o.file, 'utf8');
+      this.lastText = statSync(this.o.file).size <= MAX_CONFIG_BYTES ? readFileSync(this.o.file, 'utf8') : undefined;
     } catch {
       this.lastText = undefined; // the first change reloads
     }
@@ -107,12 +106,12 @@ export class ConfigReloader {
     const { file, logger: log } = this.o;
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await readConfigText(file);
     } catch (err) {
-      // Mid-rename, or the file was removed: keep running; the next event or SIGHUP retries.
-      if (trigger === 'file-change') return;
-      this.count('invalid');
-      log.error({ file, trigger, err: (err as Error).message }, `config reload: cannot read ${file}; keeping the running config`);
+      if (!(err instanceof ConfigError)) throw err;
+      // Mid-rename, or removed: the next event or SIGHUP tries again. Too large, or a SIGHUP: say so.
+      if (trigger === 'file-change' && err.cause !== undefined) return;
+      this.invalid(err, trigger);
       return;
     }
     // Unchanged since the last reload (a touch, the second event of one save, a repeated SIGHUP): the
@@ -127,10 +126,7 @@ export class ConfigReloader {
       next = resolvePaths(parseConfig(text, file, this.o.env));
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      this.count('invalid');
-      // The message lists file:line:column: field: problem, one per line.
-      const problems = err.message.split('\n');
-      log.error({ file, trigger, problems }, `config reload: invalid config, keeping the running one: ${problems.join('; ')}`);
+      this.invalid(err, trigger);
       return;
     }
     const plan = this.o.apply(next);
@@ -151,6 +147,13 @@ export class ConfigReloader {
       },
       'config reload applied',
     );
+  }
+
+  private invalid(err: ConfigError, trigger: ReloadTrigger): void {
+    this.count('invalid');
+    // The message lists file:line:column: field: problem, one per line.
+    const problems = err.message.split('\n');
+    this.o.logger.error({ file: this.o.file, trigger, problems }, `config reload: invalid config, keeping the running one: ${problems.join('; ')}`);
   }
 
   private count(result: ReloadResult): void {

@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
-import { ConfigError, configJsonSchema, keyTemplateProblems, parseConfig } from '../../src/config/index.js';
+import { ConfigError, configJsonSchema, keyTemplateProblems, loadConfigFile, parseConfig } from '../../src/config/index.js';
 import { closestKey, knownKeysAt } from '../../src/config/suggest.js';
 import { jsonSchemaValidator, type SchemaValidator } from '../helpers/json-schema.js';
 
@@ -143,5 +144,20 @@ describe('validate rejects what would fail at run time', () => {
   it('rollover and object sizes past the 5 GiB OSS limit', () => {
     expect(problems(`streamDefaults: { rollover: { maxBytes: 6000000000 } }\n${STREAM}`)[0]).toMatch(/streamDefaults\.rollover\.maxBytes: .*5368709120/);
     expect(problems(`storage: { kind: fs, maxObjectBytes: 6000000000 }\n${STREAM}`)[0]).toMatch(/storage\.maxObjectBytes: .*5368709120/);
+  });
+});
+
+describe('hostile files', () => {
+  it('a file over 4 MiB is refused without being read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'apc-config-big-'));
+    try {
+      const file = join(dir, 'big.yaml');
+      await writeFile(file, `${STREAM}# ${'x'.repeat(4 * 1024 * 1024)}\n`);
+      await expect(loadConfigFile(file, {})).rejects.toThrow(`${file}: config file is 4194339 bytes, over the 4194304-byte limit`);
+      await writeFile(file, STREAM);
+      await expect(loadConfigFile(file, {})).resolves.toMatchObject({ streams: [{ id: 'cam1' }] });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
