@@ -7,7 +7,7 @@ import type { Config, StreamConfig, StreamDefaults } from './config/index.js';
 import { planReload, type ReloadPlan } from './config/reload-plan.js';
 import { HttpServer, sendJson } from './http/http-server.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
-import { RTSP_DOWN_REASONS, RtspSource, withCredentials, type RtspSessionInfo, type RtspSessionSink } from './ingest/rtsp/index.js';
+import { RtspSource, withCredentials, type RtspSessionInfo, type RtspSessionSink } from './ingest/rtsp/index.js';
 import type { PublishDecision, PublishInfo, PublishRequest } from './ingest/types.js';
 import { clipRoute } from './http/clip-route.js';
 import { recordingsRoute } from './http/recordings-route.js';
@@ -70,7 +70,8 @@ export class Gateway {
   readonly store: AppendableStore;
   private readonly log: Logger;
   private ffmpegPath = '';
-  private readonly streams: Map<string, StreamConfig>;
+  /** The running config's streams by id (replaced whole by a reload). */
+  private streams: Map<string, StreamConfig>;
   private readonly ingest: RtmpServer;
   private readonly feeds = new Map<string, PublishFeed>();
   private readonly http: HttpServer;
@@ -100,9 +101,16 @@ export class Gateway {
     this.current = config;
     this.log = log;
     this.streams = new Map(config.streams.map((s) => [s.id, s]));
-    // Spool gauges for configured streams and for those that recorded here (one removed by a reload drains to 0).
-    this.metrics = new GatewayMetrics((stream) => this.spool.streamBytes(stream), () => [...new Set([...this.streams.keys(), ...this.history.keys()])],
-      () => ({ connections: this.ingest.connectionCount, heldBytes: this.ingest.heldBytes }));
+    this.metrics = new GatewayMetrics({
+      streams: () => [...this.streams.keys()],
+      spoolStreams: () => this.spool.streamNames(),
+      unackedBytes: (stream) => this.spool.streamBytes(stream),
+      oldestUnackedAt: (stream) => this.spool.oldestUnackedAt(stream),
+      spoolDir: config.spool.dir,
+      quota: { perStream: config.spool.quotaBytesPerStream, total: config.spool.quotaBytesTotal },
+      store: () => (this.store instanceof QueuedStore ? this.store.pending : { running: 0, waiting: 0 }),
+      rtmp: () => ({ connections: this.ingest.connectionCount, heldBytes: this.ingest.heldBytes }),
+    });
     this.spool = new Spool(config.spool, {
       logger: log,
       onDrop: (d) => {
@@ -148,17 +156,8 @@ export class Gateway {
     const hls = { store: this.store, access: this.access, keyTemplateOf: (id: string) => this.streams.get(id)?.keyTemplate, liveWindowOf: (id: string) => this.liveWindows.get(id) };
     this.http.prefix('/live/', liveRoute(hls)).prefix('/vod/', vodRoute(hls)).prefix(MEDIA_PREFIX, mediaRoute(this.store));
     addWebRoutes(this.http, this.access);
-    for (const s of config.streams) this.initStreamMetrics(s);
-  }
-
-  private initStreamMetrics(s: StreamConfig): void {
-    this.metrics.streamUp.set({ stream: s.id }, 0);
-    this.metrics.appenderHalted.set({ stream: s.id }, 0);
-    if (s.source) {
-      this.metrics.sourceUp.set({ stream: s.id }, 0);
-      // Every reason at 0 from the start: the first reconnect of a kind is then a visible increase.
-      for (const reason of RTSP_DOWN_REASONS) this.metrics.sourceReconnects.inc({ stream: s.id, reason }, 0);
-    }
+    // Every series at 0 from the start: the first event of a kind is then a visible increase.
+    for (const s of config.streams) this.metrics.initStream(s.id, { enabled: s.enabled, pulled: Boolean(s.source) });
   }
 
   /** One RTSP source per enabled pulled stream, each reconnecting on its own. */
@@ -193,12 +192,12 @@ export class Gateway {
     const plan = planReload(this.current, next);
     if (plan.needsRestart.length > 0) return plan;
     if (this.state !== 'started') throw new AppendcastError(ErrorCode.GatewayState, `gateway applyConfig() when ${this.state}`);
+    const before = this.streams;
     this.current = next;
-    this.streams.clear();
-    for (const s of next.streams) this.streams.set(s.id, s);
+    this.streams = new Map(next.streams.map((s) => [s.id, s]));
+    this.noteStreamsInMetrics(before, this.streams);
     this.log.level = next.log.level;
     for (const s of plan.stop) this.stopStream(s.id);
-    for (const s of plan.start) this.initStreamMetrics(s);
     const pulls = [...plan.start, ...plan.change.map((c) => c.after)].filter((s) => s.source);
     for (const s of pulls) {
       // A changed pull reconnects with its new settings once the old source has flushed and let go.
@@ -209,6 +208,16 @@ export class Gateway {
       });
     }
     return plan;
+  }
+
+  /** Series of streams new to the config start at 0; appendcast_stream_enabled follows the config. */
+  private noteStreamsInMetrics(before: ReadonlyMap<string, StreamConfig>, after: ReadonlyMap<string, StreamConfig>): void {
+    for (const [id, s] of after) {
+      const was = before.get(id);
+      if (!was || Boolean(was.source) !== Boolean(s.source)) this.metrics.initStream(id, { enabled: s.enabled, pulled: Boolean(s.source) });
+      else if (was.enabled !== s.enabled) this.metrics.streamEnabled.set({ stream: id }, s.enabled ? 1 : 0);
+    }
+    for (const id of before.keys()) if (!after.has(id)) this.metrics.streamEnabled.remove({ stream: id });
   }
 
   /** A stream leaves the config (or is disabled): its publisher is disconnected, its pull closed. */
@@ -408,8 +417,7 @@ export class Gateway {
     });
     appender.on('objectOpened', (info) => {
       view.objects.push(info.key);
-      m.objects.inc({ stream });
-      m.objectPosition.set({ stream }, 0);
+      m.objectOpened(stream);
     });
     appender.on('indexed', ({ key, lines }) => {
       let w = this.liveWindows.get(stream);
@@ -418,9 +426,9 @@ export class Gateway {
     });
     appender.on('rollover', (reason) => m.rollovers.inc({ stream, reason }));
     appender.on('reconciled', (outcome) => m.reconciliations.inc({ stream, outcome }));
-    appender.on('appendError', ({ code }) => m.appendErrors.inc({ stream, code }));
+    appender.on('appendError', ({ code }) => m.appendFailed(stream, code));
     appender.on('halted', (halted) => m.appenderHalted.set({ stream }, halted ? 1 : 0));
-    appender.on('failed', ({ error }) => m.appendErrors.inc({ stream, code: error.code }));
+    appender.on('failed', ({ error }) => m.appendFailed(stream, error.code));
     appender.on('finished', () => {
       this.sessions.delete(spool.sessionId);
       const busy = [...this.sessions.values()].some((v) => v.stream === stream);

@@ -15,10 +15,15 @@ export class EntryIndex {
   private inits: EntryRec[];
   private unacked = 0;
   private readonly ss: StreamState;
+  /** Everything below is acknowledged (in memory; the persisted cursor may lag behind). */
+  private ackedUpto: number;
+  /** Below this, no entry is a live unacknowledged fragment (oldestFragmentAt() moves it on). */
+  private oldestHint: number;
 
   constructor(ss: StreamState, base: number, recovered?: { entries: EntryRec[]; inits: EntryRec[] }) {
     this.ss = ss;
     this.base = base;
+    this.ackedUpto = this.oldestHint = base;
     this.entries = recovered?.entries ?? [];
     this.inits = recovered?.inits ?? [];
     for (const rec of recovered?.entries ?? []) if (!rec.dropped) this.unacked += rec.size;
@@ -66,11 +71,28 @@ export class EntryIndex {
 
   /** [from, upto) is acknowledged: no longer counted, payloads let go. */
   acknowledge(from: number, upto: number): void {
+    this.ackedUpto = Math.max(this.ackedUpto, upto);
     for (let seq = from; seq < upto; seq++) {
       const rec = this.get(seq);
       if (rec === undefined || rec.dropped) continue;
       this.uncount(rec);
     }
+  }
+
+  /**
+   * Arrival time (wall-clock ms) of the oldest fragment neither acknowledged nor dropped, if any:
+   * the stream's lag. Amortised O(1): entries are only added at the end, and once acknowledged,
+   * dropped or an init they never count again, so the scan resumes where it last stopped.
+   */
+  oldestFragmentAt(): number | undefined {
+    let seq = Math.max(this.oldestHint, this.base, this.ackedUpto);
+    const end = this.endSeq;
+    for (; seq < end; seq++) {
+      const rec = this.get(seq);
+      if (rec && !rec.dropped && rec.meta.kind === 'fragment') break;
+    }
+    this.oldestHint = seq;
+    return seq < end ? this.get(seq)!.meta.receivedAt : undefined;
   }
 
   /** The entry will never be read. */

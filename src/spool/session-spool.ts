@@ -354,6 +354,11 @@ export class SessionSpool extends EventEmitter<SessionSpoolEvents> implements Sp
     return this.index.bytes;
   }
 
+  /** Arrival time (wall-clock ms) of the oldest fragment neither acknowledged nor dropped, if any. */
+  get oldestUnackedAt(): number | undefined {
+    return this.index.oldestFragmentAt();
+  }
+
   /** The init entry most recently appended at or before `seq`. */
   initFor(seq: number): SpoolEntry | undefined {
     return this.index.initAt(seq);

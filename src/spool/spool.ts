@@ -213,6 +213,21 @@ export class Spool {
     return this.streams.get(stream)?.bytes ?? 0;
   }
 
+  /** Arrival time (wall-clock ms) of the stream's oldest fragment neither acknowledged nor dropped, if any: its lag. */
+  oldestUnackedAt(stream: string): number | undefined {
+    let oldest: number | undefined;
+    for (const sess of this.streams.get(stream)?.sessions ?? []) {
+      const t = sess.oldestUnackedAt;
+      if (t !== undefined && (oldest === undefined || t < oldest)) oldest = t;
+    }
+    return oldest;
+  }
+
+  /** Streams with sessions or unacknowledged bytes in the spool. */
+  streamNames(): string[] {
+    return [...this.streams.keys()];
+  }
+
   /** Payload bytes of this stream held in memory (write queue + cache; init entries excluded). */
   memoryBytes(stream: string): number {
     return this.streams.get(stream)?.memBytes ?? 0;

@@ -221,7 +221,7 @@ export class PublishSession extends EventEmitter<PublishSessionEvents> {
     const stream = this.o.stream.id;
     const summary = await this.recorder.finish(exit);
     const lost = exit?.lost;
-    if (lost) this.o.metrics.ffmpegRestarts.inc({ stream, reason: lost });
+    if (lost) this.o.metrics.remuxerRestarted(stream, lost);
     else if (exit && !exit.clean) this.log.warn({ remux: exit }, 'remuxer did not end cleanly at the end of the publish');
     if (!lost) this.o.metrics.streamUp.set({ stream }, 0);
     this.emit('finished', summary);

@@ -55,6 +55,7 @@ export class SessionRecorder {
     this.spool = o.spool;
     this.metrics = o.metrics;
     this.log = o.logger;
+    o.metrics.sessionStarted(o.stream, Date.now());
     this.summary = {
       id: o.sessionId, publishId: o.publishId, stream: o.stream, startedAt: new Date(o.startedAt).toISOString(), endedAt: null,
       remux: null, remuxSha256: null, remuxBytes: 0, spooledBytes: 0, ingestBytes: 0, fragments: 0, remuxExit: null,

@@ -105,8 +105,12 @@ describe('config reload: SIGHUP and file changes', () => {
       const sentSeconds = sent;
       const last = await finished('gone', 0);
       await checkRecording(last, sentSeconds);
-      // Still reported though no longer configured: its spool drained to nothing.
-      expect(metricValue(await gw.metrics(), 'appendcast_spool_bytes', { stream: 'gone' })).toBe(0);
+      // Nothing of it waits in the spool; it is no longer an enabled stream, the added one is.
+      const m = await gw.metrics();
+      expect(metricValue(m, 'appendcast_lag_bytes', { stream: 'gone' }) ?? 0).toBe(0);
+      expect(metricValue(m, 'appendcast_stream_enabled', { stream: 'gone' })).toBeUndefined();
+      expect(metricValue(m, 'appendcast_stream_enabled', { stream: 'fresh' })).toBe(1);
+      expect(metricValue(m, 'appendcast_appends_total', { stream: 'fresh' })).toBe(0); // its series exist from the reload on
     } finally {
       gone.stop();
     }

@@ -20,12 +20,12 @@ const QUOTA_BYTES = 256 * 1024;
 const OUTAGE_START_S = 2;
 const OUTAGE_MS = 10_000;
 
-/** Every `appendcast_dropped_bytes_total` sample of one stream, by reason. */
+/** Every nonzero `appendcast_dropped_bytes_total` sample of one stream, by reason (each reason exists from the start, at 0). */
 function droppedByReason(metrics: string, stream: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const m of metrics.matchAll(/^appendcast_dropped_bytes_total\{([^}]*)\}\s+(\S+)$/gm)) {
     const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((kv) => [kv[1]!, kv[2]!]));
-    if (labels['stream'] === stream) out[labels['reason'] ?? ''] = Number(m[2]);
+    if (labels['stream'] === stream && Number(m[2]) !== 0) out[labels['reason'] ?? ''] = Number(m[2]);
   }
   return out;
 }

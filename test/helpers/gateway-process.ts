@@ -142,13 +142,23 @@ export async function startGateway(
 
 /** The value of one Prometheus sample, e.g. metric('appendcast_appends_total', {stream: 'cam1'}). */
 export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  return metricSamples(text, name, labels)[0];
+}
+
+/** The sum of every sample of `name` that has `labels` (e.g. all reasons of one stream: each exists from the start, at 0). */
+export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  return metricSamples(text, name, labels).reduce((a, b) => a + b, 0);
+}
+
+function metricSamples(text: string, name: string, labels: Record<string, string>): number[] {
+  const out: number[] = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith(name)) continue;
     const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
     if (!m || m[1] !== name) continue;
     const got: Record<string, string> = {};
     for (const kv of (m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) got[kv[1]!] = kv[2]!;
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[4]);
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) out.push(Number(m[4]));
   }
-  return undefined;
+  return out;
 }

@@ -21,6 +21,7 @@ export * from './mini-oss.js';
 export * from './mse-player.js';
 export { freePort } from './net.js';
 export * from './objects.js';
+export * from './promtool.js';
 export * from './remux-corpus.js';
 export * from './rtmp-publisher.js';
 export * from './rtsp-server.js';
