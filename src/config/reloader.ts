@@ -1,5 +1,5 @@
 import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import type { Logger } from '../util/logger.js';
 import { ConfigError } from './errors.js';
 import { MAX_CONFIG_BYTES, parseConfig, readConfigText, resolvePaths } from './load.js';
@@ -27,7 +27,7 @@ export interface ConfigReloaderOptions {
 /**
  * Reloads the config on SIGHUP and when the file changes. The file's directory is watched, not
  * the file: editors that save by writing a new file and renaming it over the old one replace the
- * inode, which a watch on the file itself would lose. Reloads run one at a time; events during one
+ * inode, which a watch on the file itself would lose; so does swapping the target of a symlink. Reloads run one at a time; events during one
  * queue a single further reload.
  *
  * Each reload is all or nothing: an invalid file, or one that changes a setting read only at start,
@@ -59,12 +59,11 @@ export class ConfigReloader {
       this.lastText = undefined; // the first change reloads
     }
     process.on('SIGHUP', this.onSighup);
-    const name = basename(this.o.file);
     try {
-      this.watcher = watch(dirname(this.o.file), { persistent: false }, (_event, changed) => {
-        // Some platforms do not say which file changed: then any change in the directory counts.
-        if (changed === null || changed === name) this.debounce();
-      });
+      // Any change in the directory, not only to the file's own name: the file may be a symlink
+      // whose target is swapped (a Kubernetes ConfigMap swaps `..data`). Reading it is cheap and
+      // unchanged text is ignored.
+      this.watcher = watch(dirname(this.o.file), { persistent: false }, () => this.debounce());
       this.watcher.on('error', (err) => this.o.logger.warn({ err, file: this.o.file }, 'config file watch failed; reload with SIGHUP'));
     } catch (err) {
       this.o.logger.warn({ err, file: this.o.file }, 'cannot watch the config file; reload with SIGHUP');

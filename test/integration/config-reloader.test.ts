@@ -1,4 +1,4 @@
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -28,6 +28,10 @@ describe('ConfigReloader', () => {
 
   const start = async (text: string, debounceMs = 100) => {
     await writeFile(file, text);
+    await start0(debounceMs);
+  };
+  /** Starts the reloader on the file as it is. */
+  const start0 = async (debounceMs = 100) => {
     const sink = new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown> & { msg: string }); cb(); } });
     reloader = new ConfigReloader({
       file, logger: pino({ level: 'info' }, sink), debounceMs,
@@ -71,6 +75,22 @@ describe('ConfigReloader', () => {
     }
     expect(applied.map((c) => c.streams.length)).toEqual([2, 1, 2]);
     expect(counts.applied).toBe(3);
+  });
+
+  it('follows a symlinked file whose target is swapped (as a Kubernetes ConfigMap is updated)', async () => {
+    // dir/appendcast.yaml -> ..data/appendcast.yaml, ..data -> v1; an update writes v2 and renames a new ..data link over the old.
+    for (const [v, text] of [['v1', yaml(ONE)], ['v2', yaml(TWO)]] as const) {
+      await mkdir(join(dir, v));
+      await writeFile(join(dir, v, 'appendcast.yaml'), text);
+    }
+    await symlink('v1', join(dir, '..data'));
+    await symlink(join('..data', 'appendcast.yaml'), file);
+    await start0();
+    running = resolvePaths(parseConfig(yaml(ONE), file, {}));
+    await symlink('v2', join(dir, '..data_tmp'));
+    await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    await waitFor('reload', () => applied.length === 1, 5000);
+    expect(applied[0]!.streams.map((s) => s.id)).toEqual(['a', 'b']);
   });
 
   it('several quick writes make one reload; an unchanged save makes none', async () => {
