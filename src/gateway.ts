@@ -541,10 +541,10 @@ export class Gateway {
     sendJson(res, 200, { url: this.access.sign(path, expiresAt), expires: new Date(Math.ceil(expiresAt / 1000) * 1000).toISOString() });
   }
 
-  /** Bytes not yet in the store, and while publishing how old the newest acknowledged fragment's arrival is (null before the first). */
-  private lagOf(stream: string, publishing: boolean): { bytes: number; seconds: number | null } {
-    const newest = Math.max(0, ...[...this.sessions.values()].filter((v) => v.stream === stream).map((v) => v.appender.newestAckedAt));
-    return { bytes: this.spool.streamBytes(stream), seconds: publishing && newest > 0 ? Math.max(0, (Date.now() - newest) / 1000) : null };
+  /** Bytes not yet in the store, and how old the oldest of them is (0 when everything is acknowledged; the same as appendcast_lag_seconds). */
+  private lagOf(stream: string): { bytes: number; seconds: number } {
+    const oldest = this.spool.oldestUnackedAt(stream);
+    return { bytes: this.spool.streamBytes(stream), seconds: oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000) };
   }
 
   describe(): unknown {
@@ -557,7 +557,7 @@ export class Gateway {
         const pull = this.pulls.get(id);
         return {
           id, configured: s !== undefined, enabled: s?.enabled ?? false, publishing: publishing.has(id),
-          lag: this.lagOf(id, publishing.has(id)),
+          lag: this.lagOf(id),
           ...(pull ? { source: { kind: 'rtsp', url: pull.displayUrl, up: pull.up, pid: pull.pid ?? null } } : {}),
           sessions: (this.history.get(id) ?? []).map((v) => ({
             id: v.id,
