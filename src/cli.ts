@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfigFile, redactConfig, resolvePaths } from './config/index.js';
+import { configJsonSchema, loadConfigFile, redactConfig, resolvePaths } from './config/index.js';
+import { ConfigReloader } from './config/reloader.js';
 import { AppendcastError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { serveOssMain } from './serve-oss/cli.js';
@@ -19,6 +20,7 @@ Usage:
                                      start the gateway; logs are pretty on a terminal, JSON
                                      otherwise (auto; also $APPENDCAST_LOG_FORMAT)
   appendcast validate <file>         check a config file; exit 0 when good
+  appendcast schema                  print the config's JSON Schema (config/appendcast.schema.json)
   appendcast tail <stream|key> --config <file> [--from-start] [--idle-seconds N]
                                      follow a growing object to stdout (| ffplay -)
   appendcast ls <stream> --config <file> [--start ISO] [--end ISO] [--json]
@@ -48,6 +50,12 @@ async function validate(file: string | undefined): Promise<number> {
   return 0;
 }
 
+/** The JSON Schema editors validate the YAML with; `npm run schema` writes it to config/appendcast.schema.json. */
+function schema(): number {
+  process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+  return 0;
+}
+
 async function run(file: string | undefined, logFormat: LogFormat): Promise<number> {
   if (!file) {
     process.stderr.write('appendcast run: --config <file> is required\n');
@@ -59,6 +67,9 @@ async function run(file: string | undefined, logFormat: LogFormat): Promise<numb
   for (const w of startupWarnings(config)) log.warn(w.fields, w.msg);
   const gateway = new Gateway(config, log);
   await gateway.start();
+  // SIGHUP or a change of the file: the gateway takes what it can without a restart (README "Reload the config").
+  const reloader = new ConfigReloader({ file, logger: log, apply: (next) => gateway.applyConfig(next), results: gateway.metrics.configReloads });
+  reloader.start();
   return new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {
@@ -68,6 +79,7 @@ async function run(file: string | undefined, logFormat: LogFormat): Promise<numb
         process.exit(130);
       }
       log.info({ signal: sig }, 'shutting down: flushing remuxers and pending appends');
+      reloader.close();
       gateway.close().then(
         () => resolve(0),
         (err: unknown) => {
@@ -114,6 +126,8 @@ async function main(argv: string[]): Promise<number> {
         : parseLogFormat(process.env[LOG_FORMAT_ENV], LOG_FORMAT_ENV));
     case 'validate':
       return validate(rest[0] ?? values.config);
+    case 'schema':
+      return schema();
     default:
       process.stderr.write(`appendcast: unknown command "${cmd}"\n\n${USAGE}`);
       return 2;

@@ -4,6 +4,7 @@ import { SessionAppender, type Continuation, type ObjectEnd } from './appender/s
 import { TimelineShift } from './container/fmp4/timeline-shift.js';
 import { TsTimelineShift } from './container/ts/ts-timeline-shift.js';
 import type { Config, StreamConfig, StreamDefaults } from './config/index.js';
+import { planReload, type ReloadPlan } from './config/reload-plan.js';
 import { HttpServer, sendJson } from './http/http-server.js';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.js';
 import { RtspSource, withCredentials, type RtspSessionInfo, type RtspSessionSink } from './ingest/rtsp/index.js';
@@ -62,12 +63,17 @@ interface SessionView {
  * nothing; close() stops them in the order the bytes flow.
  */
 export class Gateway {
-  readonly config: Config;
+  /** The running config: the one given, or the last one applyConfig() took. */
+  get config(): Config {
+    return this.current;
+  }
+  private current: Config;
   readonly metrics: GatewayMetrics;
   readonly store: AppendableStore;
   private readonly log: Logger;
   private ffmpegPath = '';
-  private readonly streams: Map<string, StreamConfig>;
+  /** The running config's streams by id (replaced whole by a reload). */
+  private streams: Map<string, StreamConfig>;
   private readonly ingest: RtmpServer;
   private readonly feeds = new Map<string, PublishFeed>();
   private readonly http: HttpServer;
@@ -95,7 +101,7 @@ export class Gateway {
 
   /** `spoolIo`: how journal segments are opened (tests inject disk faults). */
   constructor(config: Config, log: Logger, hooks: { spoolIo?: JournalIo } = {}) {
-    this.config = config;
+    this.current = config;
     this.log = log;
     this.streams = new Map(config.streams.map((s) => [s.id, s]));
     this.metrics = new GatewayMetrics({
@@ -160,21 +166,70 @@ export class Gateway {
 
   /** One RTSP source per enabled pulled stream, each reconnecting on its own. */
   private startPulls(): void {
-    for (const s of this.streams.values()) {
-      const src = s.source;
-      if (!s.enabled || !src) continue;
-      const url = src.user !== undefined ? withCredentials(src.url, src.user, src.password) : src.url;
-      const source = new RtspSource({
-        streamId: s.id, url, transport: src.transport, audio: s.audio, format: s.format, ffmpegPath: this.ffmpegPath,
-        stallTimeoutMs: src.stallTimeoutSeconds * 1000, fragmentDurationMs: s.fragmentDurationMs, logger: this.log,
-        backoff: { baseMs: src.reconnectBaseSeconds * 1000, maxMs: src.reconnectMaxSeconds * 1000 },
-      }, (info) => this.startPulledSession(s, info));
-      source.on('up', () => this.metrics.sourceUp.set({ stream: s.id }, 1));
-      source.on('down', () => this.metrics.sourceUp.set({ stream: s.id }, 0));
-      source.on('reconnect', (reason) => this.metrics.sourceReconnects.inc({ stream: s.id, reason }));
-      this.pulls.set(s.id, source);
-      source.start();
+    for (const s of this.streams.values()) if (s.enabled && s.source) this.startPull(s);
+  }
+
+  private startPull(s: StreamConfig): void {
+    const src = s.source;
+    if (!src) return;
+    const url = src.user !== undefined ? withCredentials(src.url, src.user, src.password) : src.url;
+    const source = new RtspSource({
+      streamId: s.id, url, transport: src.transport, audio: s.audio, format: s.format, ffmpegPath: this.ffmpegPath,
+      stallTimeoutMs: src.stallTimeoutSeconds * 1000, fragmentDurationMs: s.fragmentDurationMs, logger: this.log,
+      backoff: { baseMs: src.reconnectBaseSeconds * 1000, maxMs: src.reconnectMaxSeconds * 1000 },
+    }, (info) => this.startPulledSession(s, info));
+    source.on('up', () => this.metrics.sourceUp.set({ stream: s.id }, 1));
+    source.on('down', () => this.metrics.sourceUp.set({ stream: s.id }, 0));
+    source.on('reconnect', (reason) => this.metrics.sourceReconnects.inc({ stream: s.id, reason }));
+    this.pulls.set(s.id, source);
+    source.start();
+  }
+
+  /**
+   * Takes a reloaded config, unless something only read at start differs (`plan.needsRestart`
+   * non-empty: nothing is applied). Streams added start (RTMP publishes accepted, pulls started);
+   * removed or disabled ones stop: publishers are disconnected and pulls closed, and their sessions
+   * drain from the spool to the end of their objects as on any disconnect. Changed settings apply
+   * from each stream's next publish (a pulled stream is reconnected with them at once).
+   */
+  applyConfig(next: Config): ReloadPlan {
+    const plan = planReload(this.current, next);
+    if (plan.needsRestart.length > 0) return plan;
+    if (this.state !== 'started') throw new AppendcastError(ErrorCode.GatewayState, `gateway applyConfig() when ${this.state}`);
+    const before = this.streams;
+    this.current = next;
+    this.streams = new Map(next.streams.map((s) => [s.id, s]));
+    this.noteStreamsInMetrics(before, this.streams);
+    this.log.level = next.log.level;
+    for (const s of plan.stop) this.stopStream(s.id);
+    const pulls = [...plan.start, ...plan.change.map((c) => c.after)].filter((s) => s.source);
+    for (const s of pulls) {
+      // A changed pull reconnects with its new settings once the old source has flushed and let go.
+      const old = this.pulls.get(s.id);
+      this.pulls.delete(s.id);
+      void (old?.close() ?? Promise.resolve()).then(() => {
+        if (this.state === 'started' && this.streams.get(s.id) === s && !this.pulls.has(s.id)) this.startPull(s);
+      });
     }
+    return plan;
+  }
+
+  /** Series of streams new to the config start at 0; appendcast_stream_enabled follows the config. */
+  private noteStreamsInMetrics(before: ReadonlyMap<string, StreamConfig>, after: ReadonlyMap<string, StreamConfig>): void {
+    for (const [id, s] of after) {
+      const was = before.get(id);
+      if (!was || Boolean(was.source) !== Boolean(s.source)) this.metrics.initStream(id, { enabled: s.enabled, pulled: Boolean(s.source) });
+      else if (was.enabled !== s.enabled) this.metrics.streamEnabled.set({ stream: id }, s.enabled ? 1 : 0);
+    }
+    for (const id of before.keys()) if (!after.has(id)) this.metrics.streamEnabled.remove({ stream: id });
+  }
+
+  /** A stream leaves the config (or is disabled): its publisher is disconnected, its pull closed. */
+  private stopStream(id: string): void {
+    this.ingest.kick(id, 'the stream was removed from the config or disabled');
+    const pull = this.pulls.get(id);
+    this.pulls.delete(id);
+    void pull?.close();
   }
 
   /** One ffmpeg run of a pulled stream: its own spool session and appender, like a publish. */
@@ -194,7 +249,7 @@ export class Gateway {
     const continuation = this.continuationFor(pred, Promise.resolve(base), Promise.resolve(start));
     this.pulling.set(info.id, { stream: stream.id, recorder });
     this.metrics.streamUp.set({ stream: stream.id }, 1);
-    spool.start().then(() => continuation).then((c) => this.startAppender(spool, false, c), (err: unknown) => {
+    spool.start().then(() => continuation).then((c) => this.startAppender(spool, false, c, stream), (err: unknown) => {
       this.log.error({ err, stream: stream.id, session: info.id }, 'cannot open the spool for this pulled session');
     });
     return {
@@ -213,7 +268,8 @@ export class Gateway {
 
   /** A new publish: its feed (the sink the RTMP server writes into) and its first remuxer session. */
   private startPublish(info: PublishInfo): PublishFeed {
-    const feed = new PublishFeed(info, this.startRemuxerSession(info, 0), (last) => {
+    // The stream's settings as of this publish: a reload applies from the next one.
+    const feed = new PublishFeed(info, this.startRemuxerSession(info, this.streams.get(info.stream)!, 0), (last) => {
       this.feeds.delete(info.id);
       this.restarts.delete(info.id);
       this.notePredecessor(info.stream, last.id, Date.now(), last.finished().then(() => (gap: number) => last.continueAt(gap)));
@@ -272,8 +328,7 @@ export class Gateway {
    * camera's last keyframe, at most RESTARTS_PER_MINUTE times a minute, then the publish is dropped
    * (the camera reconnects).
    */
-  private startRemuxerSession(info: PublishInfo, n: number, choice?: RemuxChoice): PublishSession {
-    const stream = this.streams.get(info.stream)!;
+  private startRemuxerSession(info: PublishInfo, stream: StreamConfig, n: number, choice?: RemuxChoice): PublishSession {
     const sessionId = n === 0 ? info.id : `${info.id}-r${n}`;
     // The spool session takes entries at once (bounded, in its writer's queue) while its directory
     // is created: nothing waits in the publish session.
@@ -291,7 +346,7 @@ export class Gateway {
     this.live.set(sessionId, session);
     session.start(); // it fails the publish if the spool session cannot start
     const continuation = this.continuationFor(pred, session.timelineBase, start);
-    void spool.start().then(() => continuation).then((c) => this.startAppender(spool, false, c), () => undefined);
+    void spool.start().then(() => continuation).then((c) => this.startAppender(spool, false, c, stream), () => undefined);
     session.on('finished', (summary) => {
       this.live.delete(sessionId);
       this.noteSummary(stream.id, summary);
@@ -308,7 +363,7 @@ export class Gateway {
         return;
       }
       this.restarts.set(info.id, [...recent, now]);
-      const next = this.startRemuxerSession(info, n + 1, lostChoice);
+      const next = this.startRemuxerSession(info, stream, n + 1, lostChoice);
       if (feed.replace(next)) {
         this.log.warn({ stream: stream.id, publish: info.id, reason, session: next.id }, 'remuxer replaced; recording goes on from the last keyframe in a new object');
       } else {
@@ -341,8 +396,9 @@ export class Gateway {
     return this.streams.get(id) ?? this.config.streamDefaults;
   }
 
-  private startAppender(spool: SessionSpool, recovered: boolean, continuation?: Continuation): void {
-    const s = this.streamSettings(spool.stream);
+  /** `settings`: those of the session's publish (a reload since must not move its objects); else the stream's now. */
+  private startAppender(spool: SessionSpool, recovered: boolean, continuation?: Continuation, settings?: StreamDefaults): void {
+    const s = settings ?? this.streamSettings(spool.stream);
     const stream = spool.stream;
     const appender = new SessionAppender({
       stream, spool, store: this.store, keyTemplate: s.keyTemplate, contentType: s.contentType,

@@ -1,11 +1,12 @@
-import { readFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { LineCounter, isMap, isNode, isScalar, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from './errors.js';
 import type { ConfigIssue } from './errors.js';
-import { ConfigSchema } from './schema.js';
+import { ConfigSchema, configJsonSchema } from './schema.js';
+import { closestKey, knownKeysAt } from './suggest.js';
 import type { Config, DuplicateIdParams } from './schema.js';
 import { substituteDocument } from './substitute.js';
 import type { SubstitutionEnv } from './substitute.js';
@@ -80,6 +81,13 @@ function valueAt(data: unknown, path: Path): unknown {
   return value;
 }
 
+let cachedJsonSchema: Record<string, unknown> | undefined;
+/** Built on the first unknown key only: a good file never pays for it. */
+function jsonSchema(): Record<string, unknown> {
+  cachedJsonSchema ??= configJsonSchema();
+  return cachedJsonSchema;
+}
+
 function validationIssues(issues: readonly z.core.$ZodIssue[], data: unknown, locate: Locator): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of issues) {
@@ -87,7 +95,9 @@ function validationIssues(issues: readonly z.core.$ZodIssue[], data: unknown, lo
       for (const key of issue.keys) {
         const path = [...issue.path, key];
         const offset = locate.key(issue.path, key) ?? locate.node(issue.path).offset;
-        out.push({ path: formatPath(path), ...locate.at(offset), message: `unknown key "${key}"` });
+        const suggestion = closestKey(key, knownKeysAt(jsonSchema(), issue.path));
+        const hint = suggestion !== undefined ? ` (did you mean "${suggestion}"?)` : '';
+        out.push({ path: formatPath(path), ...locate.at(offset), message: `unknown key "${key}"${hint}` });
       }
       continue;
     }
@@ -143,16 +153,38 @@ export function parseConfig(text: string, file: string, env: SubstitutionEnv = p
   return result.data;
 }
 
-/** Reads and parses a config file; errors name `path` as given. */
-export async function loadConfigFile(path: string, env: SubstitutionEnv = process.env): Promise<Config> {
-  let text: string;
+/** A config file is a few KiB; past this it is not one (and is not read into memory). */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A config file's text, at most MAX_CONFIG_BYTES.
+ * @throws ConfigError when it cannot be read or is too large; `cause` is the I/O error if any.
+ */
+export async function readConfigText(path: string): Promise<string> {
+  let handle: FileHandle | undefined;
   try {
-    text = await readFile(path, 'utf8');
+    handle = await open(path, 'r');
+    const { size } = await handle.stat();
+    if (size > MAX_CONFIG_BYTES) {
+      throw new ConfigError(path, [{ path: '', message: `config file is ${size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit` }]);
+    }
+    // Read at most one byte past the limit: a file growing meanwhile is still bounded.
+    const buf = Buffer.alloc(Math.min(size, MAX_CONFIG_BYTES) + 1);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    if (bytesRead > MAX_CONFIG_BYTES) throw new ConfigError(path, [{ path: '', message: `config file is over the ${MAX_CONFIG_BYTES}-byte limit` }]);
+    return buf.subarray(0, bytesRead).toString('utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const reason = err instanceof Error ? err.message : String(err);
     throw new ConfigError(path, [{ path: '', message: `cannot read config file: ${reason}` }], { cause: err });
+  } finally {
+    await handle?.close();
   }
-  return parseConfig(text, path, env);
+}
+
+/** Reads and parses a config file; errors name `path` as given. */
+export async function loadConfigFile(path: string, env: SubstitutionEnv = process.env): Promise<Config> {
+  return parseConfig(await readConfigText(path), path, env);
 }
 
 /**

@@ -231,6 +231,41 @@ export function keyTemplateProblems(template: string): string[] {
     problems.push(`unknown placeholder "{${name}}" (allowed: ${KEY_TEMPLATE_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')})`);
   }
   if (/[{}]/.test(rest)) problems.push('unbalanced "{" or "}"');
+  if (problems.length === 0) problems.push(...objectKeyProblems(template));
+  return problems;
+}
+
+/** The longest each placeholder renders (a stream id is ≤ 64 characters, {seq} a safe integer). */
+const LONGEST_PLACEHOLDER: Record<(typeof KEY_TEMPLATE_PLACEHOLDERS)[number], string> = {
+  stream: 'x'.repeat(64), yyyy: '9999', MM: '12', dd: '31', HH: '23', mm: '59', ss: '59', SSS: '999', seq: String(Number.MAX_SAFE_INTEGER),
+};
+/** OSS's limit on a key, in bytes of UTF-8. */
+const MAX_KEY_BYTES = 1023;
+/** The fs store keeps its own files under this first segment. */
+const FS_META_DIR = '.appendcast-meta';
+
+/**
+ * Whether every key the template can render is a storable object key (for OSS and the fs store
+ * alike): otherwise the stream would halt at its first object, at run time. Placeholders render to
+ * non-empty text without "/" or ".", so the template's literal text decides the segments.
+ */
+function objectKeyProblems(template: string): string[] {
+  const problems: string[] = [];
+  const longest = template.replace(/\{([A-Za-z]+)\}/g, (_m, name: keyof typeof LONGEST_PLACEHOLDER) => LONGEST_PLACEHOLDER[name]);
+  // validateKey splits on "\\" too for "..": a Windows-style traversal is refused as well.
+  const anySeparator = longest.split(/[/\\]/);
+  const segments = longest.split('/');
+  if (template.startsWith('\\')) problems.push('must not start with "\\"');
+  if (template.includes('\0')) problems.push('must not contain NUL');
+  if (anySeparator.includes('..')) problems.push('must not have a ".." path segment (the object key would be refused)');
+  if (segments.includes('.')) problems.push('must not have a "." path segment (the object key would be refused)');
+  if (segments.slice(1).includes('')) problems.push('must not have an empty path segment ("//" or a trailing "/"): the object key would be refused');
+  if (segments[0] === FS_META_DIR) problems.push(`must not start with "${FS_META_DIR}/" (reserved by the fs store)`);
+  const bytes = Buffer.byteLength(longest, 'utf8');
+  if (bytes > MAX_KEY_BYTES) problems.push(`renders keys of up to ${bytes} bytes, over the ${MAX_KEY_BYTES}-byte limit on an object key`);
+  if (segments.some((segment) => Buffer.byteLength(segment, 'utf8') > 255)) {
+    problems.push('has a path segment that can exceed 255 bytes (not storable by the fs store)');
+  }
   return problems;
 }
 
@@ -347,12 +382,23 @@ const rolloverSchema = () =>
     alignToClock: bool().default(false),
   });
 
+/**
+ * Spool quotas: below 64 KiB a stream cannot hold even a few fragments (a value in MB written as
+ * bytes, say); above 1 PiB it is a typo too.
+ */
+export const MIN_QUOTA_BYTES = 64 * 1024;
+export const MAX_QUOTA_BYTES = 1024 ** 5;
+const quota = () =>
+  z.preprocess(fromNumericString, z.number().int()
+    .min(MIN_QUOTA_BYTES, `a spool quota is at least ${MIN_QUOTA_BYTES} bytes (64 KiB); sizes are in bytes`)
+    .max(MAX_QUOTA_BYTES, `a spool quota is at most ${MAX_QUOTA_BYTES} bytes (1 PiB); sizes are in bytes`));
+
 const spoolSchema = z.strictObject({
   dir: z.string().min(1).optional(),
   fsync: z.enum(['always', 'interval', 'never']).default('always'),
   fsyncIntervalMs: int(1, 60_000).default(1000),
-  quotaBytesPerStream: int(1, Number.MAX_SAFE_INTEGER).default(2 * GiB),
-  quotaBytesTotal: int(1, Number.MAX_SAFE_INTEGER).default(20 * GiB),
+  quotaBytesPerStream: quota().default(2 * GiB),
+  quotaBytesTotal: quota().default(20 * GiB),
   memoryBytesPerStream: int(0, 4 * GiB).default(16 * MiB),
   segmentBytes: int(4096, 4 * GiB).default(64 * MiB),
   retainAcked: bool().default(false),
@@ -451,6 +497,34 @@ function definedOnly<T extends object>(o: T | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** Addresses that listen on every interface, so they overlap with any other host. */
+const ANY_HOST = new Set(['0.0.0.0', '::', '[::]', '']);
+
+/** Both listeners would bind the same port on a shared address: the second one could never start. */
+function hostsOverlap(a: string, b: string): boolean {
+  const norm = (h: string) => h.trim().toLowerCase();
+  return norm(a) === norm(b) || ANY_HOST.has(norm(a)) || ANY_HOST.has(norm(b));
+}
+
+interface CrossFieldInput {
+  server: { rtmp: { host: string; port: number }; http: { host: string; port: number } };
+  spool: { quotaBytesPerStream: number; quotaBytesTotal: number };
+}
+
+/** Fields that are each valid but cannot go together. */
+function crossFieldProblems(raw: CrossFieldInput): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const { rtmp, http } = raw.server;
+  if (rtmp.port !== 0 && rtmp.port === http.port && hostsOverlap(rtmp.host, http.host)) {
+    out.push({ path: ['server', 'rtmp', 'port'], message: `the RTMP and HTTP listeners both use port ${rtmp.port} (server.http.port); give them different ports` });
+  }
+  const { quotaBytesPerStream: perStream, quotaBytesTotal: total } = raw.spool;
+  if (perStream > total) {
+    out.push({ path: ['spool', 'quotaBytesPerStream'], message: `the per-stream quota (${perStream} bytes) is larger than the total quota (spool.quotaBytesTotal, ${total} bytes)` });
+  }
+  return out;
+}
+
 /** The document schema. Its output is the complete {@link Config}. */
 export const ConfigSchema = z
   .strictObject({
@@ -468,6 +542,9 @@ export const ConfigSchema = z
     retry: retrySchema.prefault({}),
     streamDefaults: streamDefaultsSchema.prefault({}),
     streams: streamsSchema,
+  })
+  .superRefine((raw, ctx) => {
+    for (const { path, message } of crossFieldProblems(raw)) ctx.addIssue({ code: 'custom', path, message });
   })
   .transform((raw): Config => {
     const storage: StorageConfig =
@@ -501,26 +578,44 @@ export const ConfigSchema = z
 /** What the YAML may contain before defaults (loosely typed where strings are coerced). */
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
+/** What `${VAR}` substitution or a quoted value may leave where a number or boolean goes (see fromNumericString). */
+const NUMERIC_STRING = `^\\s*${NUMERIC.source.slice(1, -1)}\\s*$`;
+const BOOLEAN_STRING = '^\\s*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])\\s*$';
+const SUBSTITUTION = '\\$\\{';
+
 /**
- * JSON Schema (draft 2020-12) of the file as written, for editors (e.g. yaml-language-server).
- * Numeric and boolean fields also accept strings containing `${`, since substitution happens first.
+ * JSON Schema (draft 2020-12) of the file as written (zod's input side), for editors
+ * (yaml-language-server) and `appendcast schema`. Numeric and boolean fields also accept a string
+ * the loader converts ("1935", "true") or one containing `${`, since substitution happens first.
  */
 export function configJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-  const allowSubstitution = (node: unknown): unknown => {
-    if (Array.isArray(node)) return node.map(allowSubstitution);
+  const schema = z.toJSONSchema(ConfigSchema, {
+    io: 'input',
+    unrepresentable: 'any',
+    // zod leaves defaults out of the input side; editors show them, so put them back.
+    override: (ctx) => {
+      const def = ctx.zodSchema._zod.def;
+      if (def.type === 'default' && ctx.jsonSchema.default === undefined) ctx.jsonSchema.default = (def as { defaultValue: unknown }).defaultValue;
+    },
+  }) as Record<string, unknown>;
+  const allowStrings = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(allowStrings);
     if (typeof node !== 'object' || node === null) return node;
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(node)) out[k] = allowSubstitution(v);
+    for (const [k, v] of Object.entries(node)) out[k] = allowStrings(v);
     const type = out['type'];
     if (type === 'integer' || type === 'number' || type === 'boolean') {
       const { default: def, description, ...typed } = out;
-      const wrapped: Record<string, unknown> = { anyOf: [typed, { type: 'string', pattern: '\\$\\{' }] };
+      const spelled = type === 'boolean' ? BOOLEAN_STRING : NUMERIC_STRING;
+      const wrapped: Record<string, unknown> = { anyOf: [typed, { type: 'string', pattern: SUBSTITUTION }, { type: 'string', pattern: spelled }] };
       if (def !== undefined) wrapped['default'] = def;
       if (description !== undefined) wrapped['description'] = description;
       return wrapped;
     }
     return out;
   };
-  return { ...(allowSubstitution(schema) as Record<string, unknown>), title: 'appendcast config' };
+  const out = allowStrings(schema) as { properties: { streams: { items: Record<string, unknown> } } };
+  // The refinement zod cannot express: an RTMP stream needs a key, a pulled one a source.
+  out.properties.streams.items['anyOf'] = [{ required: ['key'] }, { required: ['source'] }];
+  return { ...out, title: 'appendcast config', description: 'appendcast gateway configuration (YAML). Generated by `appendcast schema`; do not edit by hand.' };
 }

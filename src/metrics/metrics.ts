@@ -69,6 +69,7 @@ export class GatewayMetrics {
   readonly continuations = new Counter({ name: 'appendcast_continuations_total', help: 'Reconnects within the grace whose recording went on in the same object', labelNames: ['stream'], registers: [this.registry] });
   readonly sourceUp = new Gauge({ name: 'appendcast_source_up', help: '1 while a pulled (RTSP) stream\'s source delivers media', labelNames: ['stream'], registers: [this.registry] });
   readonly sourceReconnects = new Counter({ name: 'appendcast_source_reconnects_total', help: 'Reconnects of pulled (RTSP) sources, by why the previous attempt ended', labelNames: ['stream', 'reason'], registers: [this.registry] });
+  readonly configReloads = new Counter({ name: 'appendcast_config_reloads_total', help: 'Config reloads (SIGHUP or a change of the file), by result: applied, refused (needs a restart) or invalid', labelNames: ['result'], registers: [this.registry] });
   readonly rtmpProtocolErrors = new Counter({ name: 'appendcast_rtmp_protocol_errors_total', help: 'RTMP connections closed for breaking the protocol or a limit, by reason', labelNames: ['reason'], registers: [this.registry] });
 
   constructor(sources: Partial<MetricsSources> = {}) {

@@ -319,13 +319,13 @@ describe('broken files name file, line, column and field', () => {
     const err = await loadFixtureError('unknown-top-key.yaml');
     const lines = err.message.split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines).toContain(`${fixture('unknown-top-key.yaml')}:5:1: strems: unknown key "strems"`);
+    expect(lines).toContain(`${fixture('unknown-top-key.yaml')}:5:1: strems: unknown key "strems" (did you mean "streams"?)`);
     expect(lines).toContain(`${fixture('unknown-top-key.yaml')}:2:1: streams: required field is missing`);
   });
 
   it('unknown key inside a stream', async () => {
     const err = await loadFixtureError('unknown-stream-key.yaml');
-    expect(err.message).toBe(`${fixture('unknown-stream-key.yaml')}:6:5: streams[1].enabeld: unknown key "enabeld"`);
+    expect(err.message).toBe(`${fixture('unknown-stream-key.yaml')}:6:5: streams[1].enabeld: unknown key "enabeld" (did you mean "enabled"?)`);
   });
 
   it('missing stream id, placed at the stream', async () => {
@@ -441,6 +441,7 @@ describe('helpers', () => {
     expect(Object.keys(schema.properties).sort()).toEqual(['dataDir', 'ffmpeg', 'log', 'retry', 'server', 'spool', 'storage', 'streamDefaults', 'streams']);
     const port = schema.properties['server']?.properties?.['rtmp']?.properties?.['port'];
     expect(port?.anyOf).toContainEqual({ type: 'string', pattern: '\\$\\{' });
+    expect(port).toMatchObject({ default: 1935 }); // defaults survive the preprocess wrappers
     expect(JSON.parse(JSON.stringify(schema))).toEqual(schema); // plain JSON, writable to a file
   });
 });
