@@ -4,11 +4,11 @@
  * exits), and Ctrl-C on a gateway with live cameras is a quiet, complete stop.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { FsStore } from '../../src/store/fs/fs-store.js';
 import { startCamera, type Camera } from '../helpers/camera.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
@@ -21,16 +21,8 @@ import { waitFor, withTimeout } from '../helpers/wait.js';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const TSX = import.meta.resolve('tsx');
 
-const cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'apc-clean-stop-'));
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const cleanup = cleanupAfterEach('apc-clean-stop-');
+const tempDir = (): Promise<string> => cleanup.tempDir();
 
 /** A port held by someone else for the duration of the test. */
 async function occupy(): Promise<number> {

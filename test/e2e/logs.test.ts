@@ -5,11 +5,11 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { startCamera } from '../helpers/camera.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { duplicateJsonKeys } from '../helpers/json-keys.js';
@@ -19,16 +19,8 @@ import { waitFor, withTimeout } from '../helpers/wait.js';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const TSX = import.meta.resolve('tsx');
 
-const cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'apc-logs-'));
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const cleanup = cleanupAfterEach('apc-logs-');
+const tempDir = (): Promise<string> => cleanup.tempDir();
 
 const yaml = (dir: string, key: string, p = { rtmp: 0, http: 0 }) => `
 dataDir: ${join(dir, 'data')}

@@ -9,6 +9,7 @@
 export * from './appender-fixture.js';
 export * from './bytes.js';
 export * from './camera.js';
+export * from './cleanup.js';
 export * from './container.js';
 export * from './expect-error.js';
 export * from './ffmpeg-amf-captures.js';

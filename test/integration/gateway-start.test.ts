@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { parseConfig } from '../../src/config/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import { Gateway } from '../../src/gateway.js';
@@ -18,16 +18,8 @@ const TSX = import.meta.resolve('tsx');
 const CREDS = { accessKeyId: 'start-id', accessKeySecret: 'start-secret' };
 const log = createLogger('silent');
 
-const cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'apc-gw-start-'));
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const cleanup = cleanupAfterEach('apc-gw-start-');
+const tempDir = (): Promise<string> => cleanup.tempDir();
 
 /** A port held by someone else for the duration of the test. */
 async function occupy(): Promise<{ port: number; server: Server }> {

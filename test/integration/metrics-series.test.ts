@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { parseConfig } from '../../src/config/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import { Gateway } from '../../src/gateway.js';
@@ -16,16 +16,8 @@ import { metricValue } from '../helpers/gateway-process.js';
 import { promtoolComplaints } from '../helpers/promtool.js';
 import { waitFor } from '../helpers/wait.js';
 
-const cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'apc-metrics-'));
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const cleanup = cleanupAfterEach('apc-metrics-');
+const tempDir = (): Promise<string> => cleanup.tempDir();
 
 function gatewayConfig(dir: string): string {
   return `

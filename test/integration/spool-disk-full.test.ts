@@ -4,10 +4,10 @@
  * recording goes on once there is room again. The disk is the real one; only the journal's file
  * handles are wrapped to fail their writes (no full filesystem to be had here).
  */
-import { open, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { parseConfig } from '../../src/config/index.js';
 import { Gateway } from '../../src/gateway.js';
 import { dropLogMessage, writeFailureReason, type SpoolDroppedRange } from '../../src/spool/drop-ledger.js';
@@ -18,16 +18,8 @@ import { startCamera } from '../helpers/camera.js';
 import { metricValue } from '../helpers/gateway-process.js';
 import { waitFor } from '../helpers/wait.js';
 
-const cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'apc-disk-full-'));
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const cleanup = cleanupAfterEach('apc-disk-full-');
+const tempDir = (): Promise<string> => cleanup.tempDir();
 
 /** An fs error as Node makes it (code, errno, syscall). */
 function errnoError(code: 'ENOSPC' | 'EIO', syscall: string): NodeJS.ErrnoException {
