@@ -75,7 +75,9 @@ function play(src, mode) {
   state.source = src;
   state.errors = [];
   if (window.Hls && Hls.isSupported()) {
-    hls = new Hls({ liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 6, manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6 });
+    // Two target durations behind the live edge; a player that started further back (the stream had
+    // only a few segments yet) catches up by playing up to 10 % faster instead of staying behind.
+    hls = new Hls({ liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 6, maxLiveSyncPlaybackRate: 1.1, manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6 });
     hls.on(Hls.Events.ERROR, (_e, data) => {
       state.errors.push({ type: data.type, details: data.details, fatal: data.fatal });
       if (data.fatal) setStatus(`Playback error: ${data.details}`);

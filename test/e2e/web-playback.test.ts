@@ -8,7 +8,7 @@
  * expected frames). Live latency (camera frame time → shown) and a clip's time to first frame are
  * measured and written next to the screenshots.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -214,11 +214,17 @@ streams:
         });
         return performance.now() - t0;
       }, href!);
+      // The download button, clicked: the browser saves the file (its session cookie is the credential).
+      const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#clip-download')]);
+      const clipFile = join(dir, 'clip.mp4');
+      await download.saveAs(clipFile);
+      expect(download.suggestedFilename()).toMatch(/^cam1-.+\.mp4$/);
+      expect(await decodeErrors(clipFile)).toBe('');
+      // The same request with the bearer token, for its headers.
       const clip = await fetch(base + href!, { headers: bearer });
       expect(clip.status).toBe(200);
-      const clipFile = join(dir, 'clip.mp4');
-      await writeFile(clipFile, Buffer.from(await clip.arrayBuffer()));
-      expect(await decodeErrors(clipFile)).toBe('');
+      expect(Number(clip.headers.get('content-length'))).toBe((await stat(clipFile)).size);
+      await clip.body?.cancel();
       const clipSeconds = Number(clip.headers.get('x-appendcast-clip-duration'));
       const clipProbe = await probe(clipFile, true);
       expect(Math.abs(clipProbe.duration - clipSeconds)).toBeLessThan(0.2);
