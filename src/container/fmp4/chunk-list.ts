@@ -59,6 +59,19 @@ export class ChunkList {
     return out;
   }
 
+  /** Overwrites the byte `index` bytes past the first held one (false when fewer are held). */
+  setByte(index: number, value: number): boolean {
+    let i = index + this.headOffset;
+    for (const c of this.chunks) {
+      if (i < c.length) {
+        c[i] = value;
+        return true;
+      }
+      i -= c.length;
+    }
+    return false;
+  }
+
   clear(): void {
     this.chunks = [];
     this.headOffset = 0;

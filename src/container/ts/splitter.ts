@@ -390,7 +390,7 @@ export class Mpeg2TsSplitter implements ContainerSplitter {
       this.onPesStart(es, isCutTrack);
     }
     if (this.pendingScanning && es === this.video && p < stop) {
-      const verdict = (this.scanner as KeyframeScanner).scan(pkt, p, stop);
+      const verdict = (this.scanner as KeyframeScanner).scan(pkt, p, stop, offset - at);
       if (verdict !== VERDICT_PENDING) this.decide(verdict === VERDICT_KEY || (verdict === VERDICT_GAVE_UP && this.pendingRai));
     }
   }
@@ -530,7 +530,10 @@ export class Mpeg2TsSplitter implements ContainerSplitter {
       this.es[s.pid] = state;
       if (s === videoEs) {
         this.video = state;
-        this.scanner = new KeyframeScanner(s.codec as VideoCodec, this.scanBytes);
+        this.scanner = new KeyframeScanner(s.codec as VideoCodec, this.scanBytes, (offset, value) => {
+          // The held chunks are what gets emitted (the carry is only a parsing copy of a split packet).
+          if (offset >= this.heldStart) this.held.setByte(offset - this.heldStart, value);
+        });
       }
       if (s === mainEs) this.timeline = state;
     }
