@@ -30,6 +30,7 @@ import type { RemuxChoice } from './stream/remux-choice.js';
 import { PublishFeed } from './stream/publish-feed.js';
 import { PublishSession } from './stream/publish-session.js';
 import { SessionRecorder, type SessionSummary } from './stream/session-recorder.js';
+import { suppressedField } from './util/log-budget.js';
 import type { Logger } from './util/logger.js';
 
 /** Sessions kept per stream for /api/v1/streams after they end. */
@@ -136,7 +137,9 @@ export class Gateway {
       // Only configured stream ids become label values: an intruder cannot blow up cardinality.
       const label = this.streams.has(r.stream) ? r.stream : '_unknown';
       this.metrics.rejectedPublishes.inc({ stream: label, reason: r.reason });
-      log.warn({ stream: r.stream.slice(0, 64), rtmpApp: r.app.slice(0, 64), remote: r.remote, reason: r.reason }, 'publish refused');
+      // Refusals are peer-caused: at most 20 lines a minute per reason (the metric counts them all).
+      const dropped = this.ingest.logBudget.take(`rejected:${r.reason}`);
+      if (dropped !== undefined) log.warn({ stream: r.stream.slice(0, 64), rtmpApp: r.app.slice(0, 64), remote: r.remote, reason: r.reason, ...suppressedField(dropped) }, 'publish refused');
     });
     this.ingest.on('protocolError', (e) => this.metrics.rtmpProtocolErrors.inc({ reason: e.reason }));
     this.ingest.on('connectionRefused', (e) => this.metrics.rtmpProtocolErrors.inc({ reason: e.reason }));

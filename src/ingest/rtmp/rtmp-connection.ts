@@ -10,6 +10,7 @@ import { decodeAmf0 } from '../../media/amf/amf0.js';
 import { MediaError } from '../../media/errors.js';
 import { parseFlvTag } from '../../media/flv/flv-tag.js';
 import type { FlvTag, FlvTagType } from '../../media/types.js';
+import { LogBudget, suppressedField } from '../../util/log-budget.js';
 import type { Logger } from '../../util/logger.js';
 import type { PublishDecision, PublishInfo, PublishRequest, PublishSink, RejectReason } from '../types.js';
 import { splitAggregate } from './aggregate.js';
@@ -28,6 +29,8 @@ import { appName, MAX_TCURL_CHARS, publishTarget } from './publish-target.js';
 export interface ConnectionHost {
   readonly limits: RtmpServerLimits;
   readonly log: Logger;
+  /** Thins peer-caused log lines (one budget per server, keyed by reason). */
+  readonly logBudget: LogBudget;
   authorize(req: PublishRequest): PublishDecision;
   /** Called for an accepted publish, before Publish.Start is sent. */
   onPublish(info: PublishInfo, connection: RtmpConnection): PublishSink;
@@ -412,7 +415,10 @@ export class RtmpConnection {
   private fail(reason: RtmpErrorReason, message: string, destroy = true, err?: unknown): void {
     if (this.state === 'closed') return;
     this.host.onProtocolError(reason, this.remote, err ?? message);
-    this.log.warn({ reason, stream: this.publish?.stream, publish: this.publish?.id, bytesIn: this.bytesIn }, `rtmp connection closed: ${message}`);
+    const dropped = this.host.logBudget.take(`closed:${reason}`);
+    if (dropped !== undefined) {
+      this.log.warn({ reason, stream: this.publish?.stream, publish: this.publish?.id, bytesIn: this.bytesIn, ...suppressedField(dropped) }, `rtmp connection closed: ${message}`);
+    }
     this.endPublish();
     if (destroy) this.destroy();
     else this.closeSoon();

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { ErrorCode } from '../../errors.js';
 import { listenOn } from '../../util/listen.js';
+import { LogBudget, suppressedField } from '../../util/log-budget.js';
 import type { Logger } from '../../util/logger.js';
 import type { PublishDecision, PublishInfo, PublishRequest, PublishSink, RejectReason } from '../types.js';
 import type { RtmpErrorReason } from './errors.js';
@@ -41,6 +42,8 @@ export class RtmpServer extends EventEmitter<RtmpServerEvents> {
   readonly limits: RtmpServerLimits;
   private readonly opts: RtmpServerOptions;
   private readonly log: Logger;
+  /** Warnings a peer can cause (refusals, protocol errors): at most 20 a minute per reason. */
+  readonly logBudget = new LogBudget();
   private readonly server: Server;
   private readonly connections = new Set<RtmpConnection>();
   private readonly perAddress = new Map<string, number>();
@@ -97,13 +100,17 @@ export class RtmpServer extends EventEmitter<RtmpServerEvents> {
       socket.on('error', () => {});
       socket.destroy();
       this.emit('connectionRefused', { reason: refused, remote });
-      this.log.warn({ remote, reason: refused, connections: this.connections.size, fromAddress: fromAddr }, 'rtmp connection refused');
+      const dropped = this.logBudget.take(`refused:${refused}`);
+      if (dropped !== undefined) {
+        this.log.warn({ remote, reason: refused, connections: this.connections.size, fromAddress: fromAddr, ...suppressedField(dropped) }, 'rtmp connection refused');
+      }
       return;
     }
     this.perAddress.set(addr, fromAddr + 1);
     const host: ConnectionHost = {
       limits: l,
       log: this.log,
+      logBudget: this.logBudget,
       authorize: (req) => this.opts.authorize(req),
       onPublish: (info, conn) => {
         this.byPublish.set(info.id, conn);
