@@ -457,9 +457,10 @@ describe.concurrent('the server goes away and comes back', () => {
     expect(d1.reason).toBe('stall');
     // Silence counts from the last input the watchdog saw (a progress block, at most ~1 s before
     // the pause), and is checked every stallMs/4: between stallMs − 1 s and stallMs + ~0.75 s
-    // (measured 2.25–2.75 s). ffmpeg's own read timeout would only end it at ~2 × stallMs.
+    // (measured 2.25–2.75 s idle, 3.65 s once under a full suite). That it was the watchdog, not
+    // ffmpeg's own read timeout, is its log line; the upper bound only says it was not stuck.
     expect(d1.t - pausedAt).toBeGreaterThan(stallMs - 1100);
-    expect(d1.t - pausedAt).toBeLessThan(stallMs + 1500);
+    expect(d1.t - pausedAt).toBeLessThan(stallMs + 3000);
     expect(h.logs.some((l) => l.includes('silent for too long'))).toBe(true);
     expect(h.sessions[0]!.exit!.lost).toBe('stall');
     expect(h.sessions[1]!.info.startedAt).toBeGreaterThan(resumedAt);
