@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SessionAppender, type Continuation, type ObjectEnd } from './appender/session-appender.js';
 import { TimelineShift } from './container/fmp4/timeline-shift.js';
@@ -30,6 +29,7 @@ import type { RemuxChoice } from './stream/remux-choice.js';
 import { PublishFeed } from './stream/publish-feed.js';
 import { PublishSession } from './stream/publish-session.js';
 import { SessionRecorder, type SessionSummary } from './stream/session-recorder.js';
+import { constantTimeEqual } from './util/constant-time.js';
 import { suppressedField } from './util/log-budget.js';
 import type { Logger } from './util/logger.js';
 
@@ -588,10 +588,7 @@ export class Gateway {
 /** Constant-time comparison of a presented key with the configured one (no timing oracle on keys). */
 function keysEqual(given: string | undefined, expected: string): boolean {
   // An empty configured key never matches (the schema requires one for pushed streams; belt and braces).
-  if (given === undefined || expected === '') return false;
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+  return given !== undefined && expected !== '' && constantTimeEqual(given, expected);
 }
 
 interface ContinueStart { base: number; gap: number }

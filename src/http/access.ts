@@ -1,5 +1,6 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { constantTimeEqual } from '../util/constant-time.js';
 
 /** The session cookie the web page's login sets (its value is derived from the token, never the token). */
 export const SESSION_COOKIE = 'appendcast_session';
@@ -39,13 +40,13 @@ export class AccessControl {
     const auth = req.headers.authorization;
     if (typeof auth === 'string' && /^Bearer\s+/i.test(auth) && this.isToken(auth.replace(/^Bearer\s+/i, '').trim())) return true;
     const cookie = cookieOf(req, SESSION_COOKIE);
-    if (cookie !== undefined && sameText(cookie, this.cookieValue!)) return true;
+    if (cookie !== undefined && constantTimeEqual(cookie, this.cookieValue!)) return true;
     return this.validSignature(url);
   }
 
   /** Whether `candidate` is the token (the login form). */
   isToken(candidate: string): boolean {
-    return this.token !== null && sameText(candidate, this.token.toString('utf8'));
+    return this.token !== null && constantTimeEqual(candidate, this.token.toString('utf8'));
   }
 
   /** The Set-Cookie header for a logged-in browser. */
@@ -85,7 +86,7 @@ export class AccessControl {
     const rest = new URLSearchParams(url.searchParams);
     rest.delete('exp');
     rest.delete('sig');
-    return sameText(sig, hmac(this.token!, signedText(url.pathname, rest, exp)));
+    return constantTimeEqual(sig, hmac(this.token!, signedText(url.pathname, rest, exp)));
   }
 }
 
@@ -98,10 +99,6 @@ function hmac(key: Buffer, text: string): string {
   return createHmac('sha256', key).update(text, 'utf8').digest('base64url');
 }
 
-/** Constant-time equality of two strings of any lengths (compared as SHA-256 digests). */
-function sameText(a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
-}
 
 function cookieOf(req: IncomingMessage, name: string): string | undefined {
   const header = req.headers.cookie;

@@ -4,7 +4,7 @@
  * client uses, and compare in constant time. Header-signed requests and presigned URLs (query-string
  * authentication, V1 and V4; see ./presign.ts) both.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { constantTimeEqual } from '../../util/constant-time.js';
 import type { HeaderMap } from './canonical.js';
 import { lowerCaseHeaders, parseRawQuery, parseV1Date, parseV4Date } from './canonical.js';
 import { signatureV1, stringToSignV1 } from './sign-v1.js';
@@ -142,12 +142,6 @@ function parseAdditionalHeaders(raw: string | undefined): string[] | string {
   return names.some((n) => !HEADER_NAME.test(n)) ? 'AdditionalHeaders must be ";"-separated lower-case header names' : names;
 }
 
-/** Equality in time independent of where the strings differ (and of their lengths, via fixed-size digests). */
-function constantTimeEqual(a: string, b: string): boolean {
-  const da = createHash('sha256').update(a, 'utf8').digest();
-  const db = createHash('sha256').update(b, 'utf8').digest();
-  return timingSafeEqual(da, db) && a.length === b.length;
-}
 
 function parseQuery(url: string): Record<string, string> | string {
   const q = url.indexOf('?');
