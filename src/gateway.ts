@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { SessionAppender, type Continuation, type ObjectEnd } from './appender/session-appender.js';
 import { TimelineShift } from './container/fmp4/timeline-shift.js';
 import { TsTimelineShift } from './container/ts/ts-timeline-shift.js';
@@ -158,7 +158,7 @@ export class Gateway {
         isGrowing: (key) => [...this.sessions.values()].some((v) => v.appender.objectKey === key),
       }))
       .route('/api/v1/clip', clipRoute({ store: this.store, keyTemplateOf: (id) => this.streams.get(id)?.keyTemplate, ffmpegPath: () => this.ffmpegPath }))
-      .route('/api/v1/sign', (req, res) => this.signUrl(req, res))
+      .route('/api/v1/sign', (_req, res, url) => this.signUrl(res, url))
       .guard((req, url) => this.access.allows(req, url), deny);
     const hls = { store: this.store, access: this.access, keyTemplateOf: (id: string) => this.streams.get(id)?.keyTemplate, liveWindowOf: (id: string) => this.liveWindows.get(id) };
     this.http.prefix('/live/', liveRoute(hls)).prefix('/vod/', vodRoute(hls)).prefix(MEDIA_PREFIX, mediaRoute(this.store));
@@ -537,8 +537,8 @@ export class Gateway {
   }
 
   /** `GET /api/v1/sign?path=/vod/cam1/index.m3u8?start=…&ttl=S`: a signed expiring URL of the gateway, for players that cannot send the token. */
-  private signUrl(req: IncomingMessage, res: ServerResponse): void {
-    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+  private signUrl(res: ServerResponse, url: URL): void {
+    const q = url.searchParams;
     const path = q.get('path') ?? '';
     const ttl = q.has('ttl') ? Number(q.get('ttl')) : 3600;
     if (!path.startsWith('/') || path.startsWith('//') || !(ttl > 0 && ttl <= MAX_SIGNED_TTL_SECONDS)) {

@@ -27,8 +27,8 @@ export interface ClipRouteDeps {
  * clip as a progressive MP4 (`moov` first), remuxed by ffmpeg -c copy through a temporary file.
  */
 export function clipRoute(deps: ClipRouteDeps): Route {
-  return async (req: IncomingMessage, res: ServerResponse) => {
-    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+  return async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const q = url.searchParams;
     const stream = q.get('stream');
     const start = Date.parse(q.get('start') ?? '');
     const duration = Number(q.get('duration'));

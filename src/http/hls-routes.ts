@@ -23,8 +23,7 @@ export interface HlsRouteDeps {
 
 /** `/live/<stream>/index.m3u8`: the stream's sliding window (see LiveWindow), objects by byte range. */
 export function liveRoute(deps: HlsRouteDeps): Route {
-  return async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
+  return async (req, res, url) => {
     const stream = playlistStream(url.pathname, '/live/');
     if (stream === undefined) return sendJson(res, 404, { error: 'expected /live/<stream>/index.m3u8' });
     if (deps.keyTemplateOf(stream) === undefined) return sendJson(res, 404, { error: 'no such stream', stream });
@@ -38,8 +37,7 @@ export function liveRoute(deps: HlsRouteDeps): Route {
 
 /** `/vod/<stream>/index.m3u8?start=ISO&end=ISO`: a past range from the stored sidecar indexes (see planVod). */
 export function vodRoute(deps: HlsRouteDeps): Route {
-  return async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
+  return async (req, res, url) => {
     const stream = playlistStream(url.pathname, '/vod/');
     if (stream === undefined) return sendJson(res, 404, { error: 'expected /vod/<stream>/index.m3u8?start=ISO&end=ISO' });
     const start = Date.parse(url.searchParams.get('start') ?? '');

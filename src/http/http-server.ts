@@ -4,7 +4,8 @@ import { ErrorCode } from '../errors.js';
 import { listenOn } from '../util/listen.js';
 import type { Logger } from '../util/logger.js';
 
-export type Route = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+/** A handler; `url` is the request target the dispatcher parsed (path and query). */
+export type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);
@@ -74,7 +75,7 @@ export class HttpServer {
     }
     if (this.access && !this.access.allows(req, url)) return this.access.deny(req, res, url);
     try {
-      await fn(req, res);
+      await fn(req, res, url);
     } catch (err) {
       this.log.error({ err, path }, 'http handler failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });

@@ -19,8 +19,8 @@ const CONTENT_TYPES: Record<string, string> = { mp4: 'video/mp4', m4s: 'video/is
  * HLS EXT-X-BYTERANGE players ask for). A growing object is served up to its length at the HEAD.
  */
 export function mediaRoute(store: AppendableStore): Route {
-  return async (req: IncomingMessage, res: ServerResponse) => {
-    const rawPath = new URL(req.url ?? '/', 'http://x').pathname.slice(MEDIA_PREFIX.length);
+  return async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const rawPath = url.pathname.slice(MEDIA_PREFIX.length);
     let key: string;
     try {
       key = rawPath.split('/').map(decodeURIComponent).join('/');

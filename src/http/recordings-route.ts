@@ -18,8 +18,8 @@ export interface RecordingsRouteDeps {
  */
 export function recordingsRoute(deps: RecordingsRouteDeps): Route {
   const caches = new Map<string, Map<string, Recording>>();
-  return async (req: IncomingMessage, res: ServerResponse) => {
-    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+  return async (_req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const q = url.searchParams;
     const stream = q.get('stream');
     if (!stream) return sendJson(res, 400, { error: 'stream= is required' });
     const keyTemplate = deps.keyTemplateOf(stream);
