@@ -1,3 +1,5 @@
+import type { IndexLine } from '../appender/index-writer.js';
+
 /** A byte range of an object: [offset, offset + length). */
 export interface ObjectSlice {
   key: string;
@@ -31,6 +33,15 @@ export interface MediaPlaylist {
 
 /** A URI for an object (the playlist's segments and maps point into whole objects by byte range). */
 export type ObjectUri = (key: string) => string;
+
+/**
+ * The segment of one fragment line of `key`'s sidecar index: its media began `d` before its
+ * arrival `w` (a fragment arrives complete); a line without a duration counts as 1 s.
+ */
+export function fragmentSegment<M extends ObjectSlice | null>(key: string, line: IndexLine, map: M, discontinuity: boolean): Omit<HlsSegment, 'map'> & { map: M } {
+  const duration = line.d !== undefined && line.d > 0 ? line.d : 1;
+  return { key, offset: line.offset, length: line.length, duration, wallStart: line.w - duration * 1000, map, independent: line.k !== false, discontinuity };
+}
 
 /** The segment duration HLS requires at least of EXT-X-TARGETDURATION (EXTINF rounded must not exceed it). */
 export function targetDurationFor(durations: Iterable<number>): number {

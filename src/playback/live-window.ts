@@ -1,5 +1,5 @@
 import type { IndexLine } from '../appender/index-writer.js';
-import { targetDurationFor, type HlsSegment, type MediaPlaylist, type ObjectSlice } from './hls-playlist.js';
+import { fragmentSegment, targetDurationFor, type HlsSegment, type MediaPlaylist, type ObjectSlice } from './hls-playlist.js';
 
 /** Segments kept per stream (a few minutes of 1-2 s fragments): the playlist shows the newest of them. */
 const KEPT = 180;
@@ -48,15 +48,11 @@ export class LiveWindow {
   }
 
   private add(key: string, line: IndexLine): void {
-    const duration = line.d !== undefined && line.d > 0 ? line.d : 1;
-    const discontinuity = this.discontinuityNext;
+    const seg = fragmentSegment(key, line, this.maps.get(key) ?? null, this.discontinuityNext);
     this.discontinuityNext = false;
-    if (discontinuity) this.dsn++;
-    this.maxDuration = Math.max(this.maxDuration, duration);
-    this.segments.push({
-      key, offset: line.offset, length: line.length, duration, wallStart: line.w - duration * 1000,
-      independent: line.k !== false, discontinuity, map: this.maps.get(key) ?? null, msn: this.nextMsn++, dsn: this.dsn,
-    });
+    if (seg.discontinuity) this.dsn++;
+    this.maxDuration = Math.max(this.maxDuration, seg.duration);
+    this.segments.push({ ...seg, msn: this.nextMsn++, dsn: this.dsn });
     if (this.segments.length > KEPT) this.segments.splice(0, this.segments.length - KEPT);
   }
 

@@ -1,5 +1,5 @@
 import type { AppendableStore } from '../store/types.js';
-import { targetDurationFor, type HlsSegment, type MediaPlaylist, type ObjectSlice } from './hls-playlist.js';
+import { fragmentSegment, targetDurationFor, type HlsSegment, type MediaPlaylist, type ObjectSlice } from './hls-playlist.js';
 import { readIndexLines } from './index-lines.js';
 import { listRecordings } from './recordings.js';
 
@@ -32,10 +32,9 @@ export async function planVod(
       } else if (line.type === 'gap') {
         discontinuity = true;
       } else if (line.type === 'fragment' && map && line.length > 0) {
-        const duration = line.d !== undefined && line.d > 0 ? line.d : 1;
-        const wallStart = line.w - duration * 1000;
-        if (wallStart >= t1) break;
-        candidates.push({ key: rec.key, offset: line.offset, length: line.length, duration, wallStart, map, independent: line.k !== false, discontinuity });
+        const seg = fragmentSegment(rec.key, line, map, discontinuity);
+        if (seg.wallStart >= t1) break;
+        candidates.push(seg);
         discontinuity = false;
       }
     }
